@@ -1,0 +1,111 @@
+# p2psip — plain Makefile (GNU make).
+#
+#   make            build libcore/libp2psip.a and the tools in bin/
+#   make check      install missing packages, build with ASan+UBSan, run
+#                   every test suite, print "N passed, N failed, N skipped"
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make bench      run the benchmarks in bench/
+#   make install    PREFIX=/usr/local: tools, man pages, completion
+#   make deps       apt-get install the Debian packages that are missing
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+BUILD    ?= build/rel
+BIN      ?= bin
+LIBA     ?= libcore/libp2psip.a
+OPT      ?= -O2
+SAN      ?=
+FUZZ_SECONDS ?= 60
+
+PKGS     := libuv openssl jansson libxml-2.0 libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror \
+            -Wshadow -Wno-unused-parameter -g $(OPT) $(SAN) -Ilibcore $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lhttp_parser -ledit -lm
+LDFLAGS  += $(SAN)
+
+LIB_SRC  := $(wildcard libcore/*.c)
+LIB_OBJ  := $(patsubst libcore/%.c,$(BUILD)/libcore/%.o,$(LIB_SRC))
+CMD_SRC  := $(wildcard cmd/p2p-*.c)
+TOOLS    := $(patsubst cmd/%.c,$(BIN)/%,$(CMD_SRC))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+HDRS     := $(wildcard libcore/*.h)
+
+.PHONY: all check unit fuzz fuzz-build bench install deps clean
+
+all: $(LIBA) $(TOOLS)
+
+$(BUILD)/libcore/%.o: libcore/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: cmd/%.c $(LIBA) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBA) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lcmocka
+
+unit: $(UNITS)
+
+# libFuzzer targets: always clang, with ASan and UBSan, over the sources.
+FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -Ilibcore $(PKG_CFLAGS)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lhttp_parser -ledit -lm
+
+fuzz-build: $(FUZZERS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+	  n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build/fuzz/new/$$n; \
+	  echo "fuzzing $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build/fuzz/new/$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+# The sanitizer build lives apart from the release build.
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer
+san:
+	$(MAKE) BUILD=build/san BIN=build/san/bin LIBA=build/san/libp2psip.a \
+	    OPT=-O1 SAN="$(SANFLAGS)" all unit
+
+check: deps
+	$(MAKE) san fuzz-build all
+	tests/run-all
+
+bench: all
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	for t in $(TOOLS); do install -m 0755 $$t $(DESTDIR)$(PREFIX)/bin/; done
+	for m in $(wildcard man/*.1); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
+	for m in $(wildcard man/*.7); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man7/; done
+	for c in $(wildcard completion/bash/*); do install -m 0644 $$c $(DESTDIR)$(PREFIX)/share/bash-completion/completions/; done
+	for c in $(wildcard completion/zsh/_*); do install -m 0644 $$c $(DESTDIR)$(PREFIX)/share/zsh/site-functions/; done
+
+deps:
+	@./.ci/deps
+
+clean:
+	rm -rf build bin $(LIBA)
