@@ -607,10 +607,10 @@ p2p_contents_encode(p2p_wbuf *w, const p2p_msg *m)
 	return p2p_w_ok(w) ? 0 : -1;
 }
 
-int
-p2p_msg_encode(p2p_wbuf *w, const p2p_msg *m)
+static int
+header_encode(p2p_wbuf *w, const p2p_msg *m)
 {
-	size_t start = w->len, mark, cmark;
+	size_t mark, cmark;
 
 	p2p_w_u32(w, P2P_RELO_TOKEN);
 	p2p_w_u32(w, m->overlay);
@@ -618,7 +618,7 @@ p2p_msg_encode(p2p_wbuf *w, const p2p_msg *m)
 	p2p_w_u8(w, m->version);
 	p2p_w_u8(w, m->ttl);
 	p2p_w_u32(w, m->fragment);
-	p2p_w_u32(w, 0);		/* length, patched below */
+	p2p_w_u32(w, 0);		/* length, patched by the caller */
 	p2p_w_u64(w, m->transaction_id);
 	p2p_w_u32(w, m->max_response_length);
 	mark = w->len;
@@ -640,20 +640,45 @@ p2p_msg_encode(p2p_wbuf *w, const p2p_msg *m)
 		p2p_w_vec(w, 2, m->options[i].value.p, m->options[i].value.len);
 	}
 	p2p_w_patch(w, mark + 4, 2, w->len - cmark);
-	if (p2p_contents_encode(w, m) != 0)
-		return -1;
-	cmark = p2p_w_begin(w, 2);
-	for (size_t i = 0; i < m->ncerts; i++) {
-		p2p_w_u8(w, m->certs[i].type);
-		p2p_w_vec(w, 2, m->certs[i].der.p, m->certs[i].der.len);
-	}
-	p2p_w_end(w, cmark, 2);
-	if (p2p_signature_encode(w, &m->sig) != 0)
-		return -1;
+	return p2p_w_ok(w) ? 0 : -1;
+}
+
+static int
+patch_length(p2p_wbuf *w, size_t start)
+{
 	if (!p2p_w_ok(w) || w->len - start > UINT32_MAX)
 		return -1;
 	p2p_w_patch(w, start + 16, 4, w->len - start);
 	return p2p_w_ok(w) ? 0 : -1;
+}
+
+int
+p2p_msg_encode(p2p_wbuf *w, const p2p_msg *m)
+{
+	size_t start = w->len, mark;
+
+	if (header_encode(w, m) != 0 || p2p_contents_encode(w, m) != 0)
+		return -1;
+	mark = p2p_w_begin(w, 2);
+	for (size_t i = 0; i < m->ncerts; i++) {
+		p2p_w_u8(w, m->certs[i].type);
+		p2p_w_vec(w, 2, m->certs[i].der.p, m->certs[i].der.len);
+	}
+	p2p_w_end(w, mark, 2);
+	if (p2p_signature_encode(w, &m->sig) != 0)
+		return -1;
+	return patch_length(w, start);
+}
+
+int
+p2p_msg_encode_fwd(p2p_wbuf *w, const p2p_msg *m, p2p_bytes payload)
+{
+	size_t start = w->len;
+
+	if (header_encode(w, m) != 0)
+		return -1;
+	p2p_w_raw(w, payload.p, payload.len);
+	return patch_length(w, start);
 }
 
 int

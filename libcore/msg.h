@@ -240,6 +240,13 @@ int p2p_msg_decode(const uint8_t *buf, size_t len, const p2p_decode_opts *o,
  * raw_* fields are written as they are in m (p2p_msg_init sets defaults).
  */
 int p2p_msg_encode(p2p_wbuf *w, const p2p_msg *m);
+/*
+ * Encode the forwarding header of m (with its current TTL, via and
+ * destination lists and options) followed by payload, the bytes that came
+ * after the header of a received message. This is how a forwarder re-sends
+ * a message without touching what the signature covers.
+ */
+int p2p_msg_encode_fwd(p2p_wbuf *w, const p2p_msg *m, p2p_bytes payload);
 /* Encode MessageContents alone (the bytes the signature covers). */
 int p2p_contents_encode(p2p_wbuf *w, const p2p_msg *m);
 /*

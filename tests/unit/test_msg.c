@@ -390,6 +390,46 @@ test_misplaced_resource_destination(void **state)
 }
 
 static void
+test_forward_rewrite_keeps_payload(void **state)
+{
+	p2p_msg m, d, d2;
+	p2p_dest via[3], dest[2], nvia[4];
+	p2p_fwd_option opt[2];
+	p2p_msg_ext ext[2];
+	p2p_cert certs[2];
+	p2p_wbuf w, w2;
+	p2p_arena a;
+	p2p_err err;
+	p2p_bytes payload;
+	p2p_id hop = { .b = { 9, 9 } };
+
+	(void)state;
+	build_rich(&m, via, dest, opt, ext, certs);
+	p2p_w_init(&w, 0);
+	assert_int_equal(p2p_msg_encode(&w, &m), 0);
+	p2p_arena_init(&a, arena_mem, sizeof(arena_mem));
+	assert_int_equal(p2p_fwd_decode(w.p, w.len, NULL, &a, &d, &payload,
+	    &err), 0);
+	/* a forwarder pops nothing here, appends a via entry, spends a hop */
+	memcpy(nvia, d.via, d.nvia * sizeof(*nvia));
+	p2p_dest_node(&nvia[d.nvia], &hop);
+	d.via = nvia;
+	d.nvia++;
+	d.ttl--;
+	p2p_w_init(&w2, 0);
+	assert_int_equal(p2p_msg_encode_fwd(&w2, &d, payload), 0);
+	assert_int_equal(w2.len, w.len + 18);
+	assert_int_equal(p2p_msg_decode(w2.p, w2.len, NULL, &a, &d2, &err), 0);
+	assert_int_equal(d2.ttl, 41);
+	assert_int_equal(d2.nvia, 4);
+	assert_true(p2p_id_eq(&d2.via[3].node, &hop));
+	assert_int_equal(d2.code, P2P_PING_REQ);
+	assert_int_equal(d2.ncerts, 2);
+	p2p_w_free(&w2);
+	p2p_w_free(&w);
+}
+
+static void
 test_names(void **state)
 {
 	(void)state;
@@ -414,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_critical_options_and_extensions),
 		cmocka_unit_test(test_arena_too_small_fails_cleanly),
 		cmocka_unit_test(test_misplaced_resource_destination),
+		cmocka_unit_test(test_forward_rewrite_keeps_payload),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
