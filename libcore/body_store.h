@@ -80,7 +80,7 @@ typedef struct p2p_stored_data {
 /* StoreKindData (StoreReq) and FetchKindResponse (FetchAns). */
 typedef struct p2p_kind_data {
 	uint32_t kind;
-	enum p2p_data_model model;	/* from the lookup; UNKNOWN: see raw */
+	enum p2p_data_model model;	/* from the lookup; 0: see raw */
 	uint64_t generation;
 	p2p_stored_data *values;
 	size_t nvalues;
@@ -118,13 +118,13 @@ typedef struct p2p_array_range {
 /* StoredDataSpecifier. */
 typedef struct p2p_specifier {
 	uint32_t kind;
-	enum p2p_data_model model;	/* from the lookup; UNKNOWN: see raw */
+	enum p2p_data_model model;	/* from the lookup; 0: see raw */
 	uint64_t generation;
 	p2p_array_range *ranges;	/* ARRAY */
 	size_t nranges;
 	p2p_bytes *keys;		/* DICTIONARY; none = every key */
 	size_t nkeys;
-	p2p_bytes raw;		/* decoder: the bytes after the u16 length;
+	p2p_bytes raw;		/* decoder: the bytes after the length;
 				   encoder: written as is for UNKNOWN */
 } p2p_specifier;
 
@@ -290,7 +290,7 @@ typedef struct p2p_sip_reg {
 	p2p_bytes contact_prefs;	/* ROUTE: feature parameters */
 	p2p_dest *dests;		/* ROUTE: at least 3 bytes of them */
 	size_t ndests;
-	p2p_bytes raw;			/* other types: the data as it came */
+	p2p_bytes raw;			/* other types: the data as is */
 } p2p_sip_reg;
 
 /* One SipRegistration occupying all of in (a DataValue's value). */

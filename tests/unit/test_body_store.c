@@ -781,7 +781,7 @@ test_stat_ans_round_trip(void **state)
 	    { 0, 0, P2P_HASH_NONE, { NULL, 0 } } };
 	m3[0] = (p2p_stored_meta){ 130, 1003, 63, 0, { node_a, 16 },
 	    { 1, 10, P2P_HASH_SHA256, { hash32, 32 } } };
-	m3[1] = (p2p_stored_meta){ 131, 1004, 64, 0, { (const uint8_t *)"x", 1 },
+	m3[1] = (p2p_stored_meta){ 131, 1004, 64, 0, S("x"),
 	    { 0, 0, P2P_HASH_SHA256, { hash32, 32 } } };
 	k[0] = (p2p_stat_kind){ P2P_KIND_TURN_SERVICE, P2P_MODEL_SINGLE, 2,
 	    m1, 1, { NULL, 0 } };
