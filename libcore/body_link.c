@@ -363,8 +363,6 @@ p2p_ice_cand_encode(p2p_wbuf *w, const p2p_ice_cand *c)
 
 	if (c->overlay_link == 0 || c->type == 0 || c->type > P2P_CAND_RELAY)
 		return -1;
-	if (c->nexts > 0 && c->exts == NULL)
-		return -1;
 	if (p2p_addr_port_encode(w, &c->addr) != 0)
 		return -1;
 	p2p_w_u8(w, c->overlay_link);
@@ -375,25 +373,44 @@ p2p_ice_cand_encode(p2p_wbuf *w, const p2p_ice_cand *c)
 	    p2p_addr_port_encode(w, &c->rel_addr) != 0)
 		return -1;
 	mark = p2p_w_begin(w, 2);
-	for (size_t i = 0; i < c->nexts; i++) {
-		p2p_w_vec(w, 2, c->exts[i].name.p, c->exts[i].name.len);
-		p2p_w_vec(w, 2, c->exts[i].value.p, c->exts[i].value.len);
-	}
+	if (p2p_ice_ext_list_encode(w, c->exts, c->nexts) != 0)
+		return -1;
 	p2p_w_end(w, mark, 2);
 	return writer_result(w);
 }
 
+int
+p2p_ice_cand_list_encode(p2p_wbuf *w, const p2p_ice_cand *c, size_t count)
+{
+	if (count > 0 && c == NULL)
+		return -1;
+	for (size_t i = 0; i < count; i++)
+		if (p2p_ice_cand_encode(w, &c[i]) != 0)
+			return -1;
+	return writer_result(w);
+}
+
+int
+p2p_ice_ext_list_encode(p2p_wbuf *w, const p2p_ice_ext *e, size_t count)
+{
+	if (count > 0 && e == NULL)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		p2p_w_vec(w, 2, e[i].name.p, e[i].name.len);
+		p2p_w_vec(w, 2, e[i].value.p, e[i].value.len);
+	}
+	return writer_result(w);
+}
+
+/* candidates<0..2^16-1> with its length prefix. */
 static int
 cands_write(p2p_wbuf *w, const p2p_ice_cand *c, size_t n)
 {
 	size_t mark;
 
-	if (n > 0 && c == NULL)
-		return -1;
 	mark = p2p_w_begin(w, 2);
-	for (size_t i = 0; i < n; i++)
-		if (p2p_ice_cand_encode(w, &c[i]) != 0)
-			return -1;
+	if (p2p_ice_cand_list_encode(w, c, n) != 0)
+		return -1;
 	p2p_w_end(w, mark, 2);
 	return writer_result(w);
 }
@@ -407,7 +424,6 @@ p2p_probe_req_decode(p2p_bytes in, p2p_arena *a, p2p_probe_req *out,
 	struct dec d;
 	p2p_rbuf r, at;
 
-	(void)a;
 	dec_init(&d, in.p, a, err);
 	memset(out, 0, sizeof(*out));
 	p2p_r_init(&r, in.p, in.len);

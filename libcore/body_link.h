@@ -100,12 +100,16 @@ typedef struct p2p_ice_cand {
 int p2p_ice_cand_decode1(p2p_rbuf *r, p2p_arena *a, p2p_ice_cand *out,
     p2p_err *err);
 int p2p_ice_cand_encode(p2p_wbuf *w, const p2p_ice_cand *c);
-/* The inside of a candidates<0..2^16-1> vector: candidates back to back. */
+/* The inside of a candidates<0..2^16-1> vector: candidates back to back
+ * (encode writes no length prefix either). */
 int p2p_ice_cand_list_decode(p2p_bytes in, p2p_arena *a, p2p_ice_cand **out,
     size_t *count, p2p_err *err);
+int p2p_ice_cand_list_encode(p2p_wbuf *w, const p2p_ice_cand *c,
+    size_t count);
 /* The inside of an extensions<0..2^16-1> vector. */
 int p2p_ice_ext_list_decode(p2p_bytes in, p2p_arena *a, p2p_ice_ext **out,
     size_t *count, p2p_err *err);
+int p2p_ice_ext_list_encode(p2p_wbuf *w, const p2p_ice_ext *e, size_t count);
 
 /* ---- Probe (s6.4.2.5) ---- */
 

@@ -670,6 +670,55 @@ test_error_round_trip(void **state)
 	p2p_w_free(&info);
 }
 
+static void
+test_cand_and_ext_lists(void **state)
+{
+	p2p_ice_cand c[3], one, *got;
+	p2p_ice_ext *exts;
+	size_t n;
+	p2p_wbuf w, w2;
+	p2p_rbuf r;
+	p2p_err err;
+
+	(void)state;
+	sample_cands(c);
+	p2p_w_init(&w, 0);
+	p2p_w_init(&w2, 0);
+	assert_int_equal(p2p_ice_cand_list_encode(&w, c, 3), 0);
+	assert_int_equal(p2p_ice_cand_list_decode(B(w.p, w.len),
+	    fresh_arena(), &got, &n, &err), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_cand_equal(&got[i], &c[i]);
+	assert_int_equal(p2p_ice_cand_list_encode(&w2, got, n), 0);
+	assert_int_equal(w2.len, w.len);
+	assert_memory_equal(w2.p, w.p, w.len);
+
+	/* one at a time from a reader */
+	p2p_r_init(&r, w.p, w.len);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(p2p_ice_cand_decode1(&r, fresh_arena(), &one,
+		    &err), 0);
+		assert_cand_equal(&one, &c[i]);
+	}
+	assert_int_equal(p2p_r_left(&r), 0);
+
+	p2p_w_reset(&w);
+	assert_int_equal(p2p_ice_ext_list_encode(&w, exts_c, 2), 0);
+	assert_int_equal(p2p_ice_ext_list_decode(B(w.p, w.len),
+	    fresh_arena(), &exts, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_bytes_str(exts[0].name, "generation");
+	assert_bytes_str(exts[0].value, "0");
+	assert_bytes_str(exts[1].name, "empty-value");
+	assert_int_equal(exts[1].value.len, 0);
+	/* a cut list fails */
+	assert_int_equal(p2p_ice_ext_list_decode(B(w.p, w.len - 1),
+	    fresh_arena(), &exts, &n, &err), -1);
+	p2p_w_free(&w);
+	p2p_w_free(&w2);
+}
+
 /* ---- golden vectors, written by hand from the RFC 6940 layouts ---- */
 
 static void
@@ -1185,6 +1234,7 @@ main(void)
 		cmocka_unit_test(test_route_query_round_trip),
 		cmocka_unit_test(test_config_update_round_trip),
 		cmocka_unit_test(test_error_round_trip),
+		cmocka_unit_test(test_cand_and_ext_lists),
 		cmocka_unit_test(test_golden_ping),
 		cmocka_unit_test(test_golden_attach),
 		cmocka_unit_test(test_golden_srflx_ipv6),
