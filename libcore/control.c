@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1003,6 +1004,21 @@ prepare_path(const char *path, char *errbuf, size_t errlen)
 	return rc;
 }
 
+/* A client that hangs up while its answer is being written must cost the
+ * node an EPIPE, not its life. A handler the program installed is kept. */
+static void
+ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+}
+
 int
 p2p_ctl_server_start(uv_loop_t *loop, const char *path,
     const p2p_ctl_opts *opts, p2p_ctl_server **out, char *errbuf,
@@ -1013,6 +1029,7 @@ p2p_ctl_server_start(uv_loop_t *loop, const char *path,
 	int lockfd, fd, rc;
 
 	*out = NULL;
+	ignore_sigpipe();
 	if (prepare_path(path, errbuf, errlen) == -1)
 		return -1;
 	if ((lockfd = take_lock(path, errbuf, errlen)) == -1)

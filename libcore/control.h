@@ -107,6 +107,8 @@ typedef void (*p2p_ctl_handler)(p2p_ctl_req *req, json_t *params,
 /*
  * Create the socket at path and start listening on loop. opts may be NULL.
  * Returns 0 and *out, or -1 with a message for a person in errbuf.
+ * SIGPIPE is set to be ignored if it still has its default action (libuv
+ * writes would otherwise kill the node when a client hangs up early).
  */
 int p2p_ctl_server_start(uv_loop_t *loop, const char *path,
     const p2p_ctl_opts *opts, p2p_ctl_server **out, char *errbuf,

@@ -658,6 +658,27 @@ test_disconnect_before_reply(void **state)
 	rm_tmp(&sv);
 }
 
+/* Clients that vanish right after asking: the answer is written to a dead
+ * socket, which must not raise SIGPIPE in the node. */
+static void
+test_hangup_during_reply(void **state)
+{
+	srv sv = { 0 };
+	const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\","
+	    "\"params\":{\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}\n";
+	int fd, i;
+
+	srv_begin(&sv);
+	for (i = 0; i < 50; i++) {
+		fd = raw_connect(sv.path);
+		raw_send(fd, req, strlen(req));
+		close(fd);
+	}
+	usleep(50000);
+	expect_echo_works(sv.path);
+	srv_end(&sv, 1);
+}
+
 static void
 test_limits(void **state)
 {
@@ -1006,6 +1027,7 @@ main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_oversized_line),
 		cmocka_unit_test(test_disconnect_before_reply),
+		cmocka_unit_test(test_hangup_during_reply),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_bad_directory),
