@@ -778,10 +778,12 @@ random_in_slot(p2p_chord *c, unsigned i, p2p_id *out)
 {
 	unsigned b = P2P_CHORD_FINGERS - i;
 	p2p_id off;
+	uint32_t r = 0;
 
-	for (int j = 0; j < P2P_ID_LEN; j += 4) {
-		uint32_t r = rand32(c);
-		memcpy(&off.b[j], &r, sizeof(r));
+	for (int j = 0; j < P2P_ID_LEN; j++) {
+		if (j % 4 == 0)
+			r = rand32(c);
+		off.b[j] = (uint8_t)(r >> (8 * (j % 4)));
 	}
 	/* keep bits 0..b-1, then set bit b */
 	for (unsigned byte = 0; byte < P2P_ID_LEN; byte++) {

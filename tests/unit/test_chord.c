@@ -343,9 +343,9 @@ sim_check_keys(struct sim *s, size_t nkeys)
 static void
 sim_build(struct sim *s, size_t n, uint64_t seed)
 {
-	size_t order[256];
+	size_t order[256] = { 0 };
 
-	assert_true(n <= 256);
+	assert_true(n >= 1 && n <= 256);
 	sim_init(s, n, seed);
 	/* join in a random order */
 	for (size_t i = 0; i < n; i++)
