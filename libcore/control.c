@@ -871,13 +871,15 @@ clear_stale(const char *path, char *errbuf, size_t errlen)
 		return -1;
 	}
 	if (fill_addr(&sun, path) == -1 ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1) {
 		fmt_err(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
 	close(fd);
-	if (rc == 0) {
+	/* EAGAIN: a listener whose backlog is full. */
+	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
 		fmt_err(errbuf, errlen,
 		    "another process is listening on %s", path);
 		return -1;
@@ -1165,6 +1167,29 @@ timed_out(ctl_call *k)
 	    "no answer from the node within %d ms", k->timeout_ms);
 }
 
+/* Finish a connect that is in progress (systems where Unix sockets can
+ * report EINPROGRESS). */
+static int
+connect_wait(ctl_call *k, const char *path)
+{
+	struct pollfd pfd = { .fd = k->fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int rc, e = 0;
+
+	while ((rc = poll(&pfd, 1, time_left(k))) == -1 && errno == EINTR)
+		;
+	if (rc == 0)
+		return timed_out(k);
+	if (rc == -1)
+		e = errno;
+	else if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+		e = errno;
+	if (e == 0)
+		return 0;
+	return call_fail(k, P2P_CTL_ECONNECT, e, "cannot connect to %s: %s",
+	    path, strerror(e));
+}
+
 static int
 client_connect(ctl_call *k, const char *path)
 {
@@ -1185,6 +1210,8 @@ client_connect(ctl_call *k, const char *path)
 		e = errno;
 		if (e == EINTR)
 			continue;
+		if (e == EINPROGRESS)
+			return connect_wait(k, path);
 		if (e != EAGAIN)
 			break;
 		/* The node's backlog is full: try again shortly. */

@@ -37,6 +37,7 @@ typedef struct srv {
 	_Atomic int replied;	/* "slow" handler has answered */
 	_Atomic int reply_rc;	/* what p2p_ctl_reply returned */
 	_Atomic int gone;	/* p2p_ctl_req_gone() before answering */
+	_Atomic int started;	/* "slow" handler has been called */
 } srv;
 
 typedef struct job {
@@ -128,7 +129,10 @@ m_stream(p2p_ctl_req *req, json_t *params, void *user)
 static void
 m_slow(p2p_ctl_req *req, json_t *params, void *user)
 {
-	start_job(user, req, JOB_SLOW, 150, 0, NULL, 0);
+	srv *sv = user;
+
+	sv->started = 1;
+	start_job(sv, req, JOB_SLOW, 150, 0, NULL, 0);
 }
 
 static void
@@ -637,7 +641,7 @@ test_disconnect_before_reply(void **state)
 	srv_begin(&sv);
 	fd = raw_connect(sv.path);
 	raw_send(fd, req, strlen(req));
-	usleep(30000);
+	wait_flag(&sv.started);
 	close(fd);
 	wait_flag(&sv.replied);
 	assert_true(sv.gone);
@@ -646,10 +650,10 @@ test_disconnect_before_reply(void **state)
 
 	/* A request still held when the server stops: its later answer is
 	 * dropped and everything is freed (ASan checks). */
-	sv.replied = 0;
+	sv.replied = sv.started = 0;
 	fd = raw_connect(sv.path);
 	raw_send(fd, req, strlen(req));
-	usleep(30000);
+	wait_flag(&sv.started);
 	srv_end(&sv, 0);
 	assert_true(sv.replied);
 	assert_int_equal(sv.reply_rc, -1);
@@ -720,8 +724,15 @@ test_limits(void **state)
 	assert_int_equal(err.code, P2P_CTL_ERR_BUSY);
 	close(fd2);
 	close(fd);
-	usleep(20000);
-	expect_echo_works(sv.path);
+	/* Once the server has seen both hang up, calls go through again. */
+	for (i = 0; i < 200; i++) {
+		if (p2p_ctl_call(sv.path, "echo", NULL, 2000, NULL, NULL, &r,
+		    &err) == P2P_CTL_OK)
+			break;
+		usleep(10000);
+	}
+	assert_true(i < 200);
+	json_decref(r);
 	srv_end(&sv, 1);
 }
 
