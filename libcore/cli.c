@@ -118,7 +118,7 @@ p2p_cli_print(FILE *out, const json_t *v, int as_json,
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
 
-/* ---- calling the node ----------------------------------------------------- */
+/* ---- calling the node --------------------------------------------------- */
 
 int
 p2p_cli_call_status(int status, const p2p_ctl_rpcerr *err,
@@ -172,7 +172,7 @@ p2p_cli_rpc(const char *opt_socket, const char *overlay,
 	return code;
 }
 
-/* ---- encodings ------------------------------------------------------------ */
+/* ---- encodings ---------------------------------------------------------- */
 
 char *
 p2p_hex_encode(const uint8_t *p, size_t n, char *out)

@@ -33,7 +33,7 @@
 #define READ_CHUNK	(64 * 1024)
 #define MAX_OUTQ	(16u * 1024 * 1024)	/* unsent bytes per conn */
 #define CLIENT_MAX_LINE	(64u * 1024 * 1024)
-#define MSG_MAX		200	/* bytes of a name quoted in a message */
+#define MSG_MAX		200	/* longest text quoted in a reply */
 
 typedef struct ctl_method {
 	char *name;
@@ -749,13 +749,13 @@ on_connection(uv_stream_t *l, int status)
 	}
 }
 
-/* ---- starting and stopping ------------------------------------------------ */
+/* ---- starting and stopping ---------------------------------------------- */
 
 /* mkdir -p with mode 0700 for every directory made. */
 static int
 make_dirs(const char *dir)
 {
-	char *p, *q;
+	char *p, *q, save;
 	int rc = 0;
 
 	if ((p = strdup(dir)) == NULL)
@@ -763,7 +763,7 @@ make_dirs(const char *dir)
 	for (q = p + 1; rc == 0; q++) {
 		if (*q != '/' && *q != '\0')
 			continue;
-		char save = *q;
+		save = *q;
 		*q = '\0';
 		if (mkdir(p, 0700) == -1 && errno != EEXIST)
 			rc = -1;

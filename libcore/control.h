@@ -65,12 +65,11 @@
 							   or connections */
 #define P2P_CTL_ERR_DENIED		(-32001)	/* peer uid refused */
 /* Application errors (positive). */
-#define P2P_CTL_ERR_FAILED		1	/* operation failed */
-#define P2P_CTL_ERR_NOT_FOUND		2
-#define P2P_CTL_ERR_UNREACHABLE		3	/* overlay peer unreachable */
-#define P2P_CTL_ERR_TIMEOUT		4	/* overlay transaction timed
-						   out */
-#define P2P_CTL_ERR_RELOAD_BASE		1000	/* + RELOAD error code */
+#define P2P_CTL_ERR_FAILED	1	/* operation failed */
+#define P2P_CTL_ERR_NOT_FOUND	2
+#define P2P_CTL_ERR_UNREACHABLE	3	/* overlay peer unreachable */
+#define P2P_CTL_ERR_TIMEOUT	4	/* overlay transaction timed out */
+#define P2P_CTL_ERR_RELOAD_BASE	1000	/* + RELOAD error code */
 
 #define P2P_CTL_DEFAULT_MAX_LINE	(1024 * 1024)
 #define P2P_CTL_DEFAULT_MAX_CONNS	32

@@ -517,7 +517,8 @@ test_bad_requests(void **state)
 	expect_error(fd, "\x01\xff garbage\n", P2P_CTL_PARSE_ERROR, -1);
 	expect_error(fd, "42\n", P2P_CTL_INVALID_REQUEST, -1);
 	expect_error(fd, "\"str\"\n", P2P_CTL_INVALID_REQUEST, -1);
-	expect_error(fd, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}]\n",
+	expect_error(fd,
+	    "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}]\n",
 	    P2P_CTL_INVALID_REQUEST, -1);
 	expect_error(fd, "{\"jsonrpc\":\"1.0\",\"id\":2,\"method\":\"echo\"}\n",
 	    P2P_CTL_INVALID_REQUEST, 2);
@@ -530,12 +531,14 @@ test_bad_requests(void **state)
 	expect_error(fd,
 	    "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"echo\",\"params\":3}\n",
 	    P2P_CTL_INVALID_REQUEST, 6);
-	expect_error(fd, "{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"echo\"}\n",
+	expect_error(fd,
+	    "{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"echo\"}\n",
 	    P2P_CTL_INVALID_REQUEST, -1);
 	expect_error(fd, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"nope\"}\n",
 	    P2P_CTL_METHOD_NOT_FOUND, 7);
 	expect_error(fd,
-	    "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"needs_x\",\"params\":{}}\n",
+	    "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"needs_x\","
+	    "\"params\":{}}\n",
 	    P2P_CTL_INVALID_PARAMS, 8);
 
 	/* Notifications (valid or for an unknown method) get no answer:
@@ -635,7 +638,8 @@ static void
 test_disconnect_before_reply(void **state)
 {
 	srv sv = { 0 };
-	const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"slow\"}\n";
+	const char *req =
+	    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"slow\"}\n";
 	int fd;
 
 	srv_begin(&sv);
@@ -782,7 +786,7 @@ static void
 test_bad_directory(void **state)
 {
 	srv sv = { 0 };
-	char run[128], err[256];
+	char run[128], err[256], longp[200];
 
 	make_tmp(&sv);
 	snprintf(run, sizeof(run), "%s/run", sv.dir);
@@ -810,7 +814,6 @@ test_bad_directory(void **state)
 	assert_int_equal(unlink(sv.path), 0);
 
 	/* Path too long for a Unix socket. */
-	char longp[200];
 	memset(longp, 'x', sizeof(longp));
 	memcpy(longp, run, strlen(run));
 	longp[strlen(run)] = '/';
