@@ -676,7 +676,7 @@ p2p_chord_apply_update(p2p_chord *c, const p2p_id *from,
 		    "chord: Update from own, zero or wildcard Node-ID", 0);
 		return -1;
 	}
-	if (u->type < P2P_CHORD_PEER_READY || u->type > P2P_CHORD_FULL) {
+	if (u->type < P2P_UPDATE_PEER_READY || u->type > P2P_UPDATE_FULL) {
 		p2p_err_set(err, P2P_ERR_INVALID_MESSAGE,
 		    "chord: unknown ChordUpdateType", 0);
 		return -1;
@@ -687,9 +687,9 @@ p2p_chord_apply_update(p2p_chord *c, const p2p_id *from,
 	if (f == -1)
 		return -1;
 	res->flags = (unsigned)f;
-	if (u->type == P2P_CHORD_PEER_READY)
+	if (u->type == P2P_UPDATE_PEER_READY)
 		return 0;
-	candidates(c, u, u->type == P2P_CHORD_FULL, res);
+	candidates(c, u, u->type == P2P_UPDATE_FULL, res);
 	if (sender_is_stale(c, from, u))
 		res->flags |= P2P_CHORD_REPLY_UPDATE;
 	return 0;
@@ -706,7 +706,7 @@ p2p_chord_apply_leave(p2p_chord *c, const p2p_id *from,
 		    "chord: Leave from own, zero or wildcard Node-ID", 0);
 		return -1;
 	}
-	if (l->type != P2P_CHORD_FROM_SUCC && l->type != P2P_CHORD_FROM_PRED) {
+	if (l->type != P2P_LEAVE_FROM_SUCC && l->type != P2P_LEAVE_FROM_PRED) {
 		p2p_err_set(err, P2P_ERR_INVALID_MESSAGE,
 		    "chord: unknown ChordLeaveType", 0);
 		return -1;
@@ -740,7 +740,7 @@ p2p_chord_build_update(const p2p_chord *c, uint8_t type, uint64_t now_ms,
 	p2p_chord_lists *l = &out->lists;
 	size_t nf = 0;
 
-	if (type < P2P_CHORD_PEER_READY || type > P2P_CHORD_FULL)
+	if (type < P2P_UPDATE_PEER_READY || type > P2P_UPDATE_FULL)
 		return -1;
 	memset(l, 0, sizeof(*l));
 	l->type = type;
@@ -748,13 +748,13 @@ p2p_chord_build_update(const p2p_chord *c, uint8_t type, uint64_t now_ms,
 	l->pred = out->pred;
 	l->succ = out->succ;
 	l->finger = out->finger;
-	if (type == P2P_CHORD_PEER_READY)
+	if (type == P2P_UPDATE_PEER_READY)
 		return 0;
 	memcpy(out->pred, c->pred, c->npred * sizeof(*c->pred));
 	l->npred = c->npred;
 	memcpy(out->succ, c->succ, c->nsucc * sizeof(*c->succ));
 	l->nsucc = c->nsucc;
-	if (type != P2P_CHORD_FULL)
+	if (type != P2P_UPDATE_FULL)
 		return 0;
 	for (int i = 0; i < P2P_CHORD_FINGERS; i++)
 		if (c->fvalid[i])

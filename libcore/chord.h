@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "id.h"
+#include "body_link.h"
 #include "msg.h"
 
 #define P2P_CHORD_FINGERS		128
@@ -57,18 +58,8 @@
 #define P2P_CHORD_DEFAULT_PING_MS	(3600u * 1000u)
 #define P2P_CHORD_DEFAULT_HOLD_DOWN_MS	(30u * 1000u)
 
-/* ChordUpdateType (s10.7). */
-enum p2p_chord_update_type {
-	P2P_CHORD_PEER_READY = 1,
-	P2P_CHORD_NEIGHBORS = 2,
-	P2P_CHORD_FULL = 3,
-};
-
-/* ChordLeaveType (s10.9). */
-enum p2p_chord_leave_type {
-	P2P_CHORD_FROM_SUCC = 1,
-	P2P_CHORD_FROM_PRED = 2,
-};
+/* Update and Leave types are the wire ones of body_link.h:
+ * P2P_UPDATE_PEER_READY/NEIGHBORS/FULL, P2P_LEAVE_FROM_SUCC/FROM_PRED. */
 
 /* What an event changed; or-ed together. */
 enum p2p_chord_flags {

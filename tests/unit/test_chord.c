@@ -222,7 +222,7 @@ sim_drain(struct sim *s)
 		if (!s->alive[m.to] || !s->alive[m.from])
 			continue;
 		memset(&u, 0, sizeof(u));
-		u.type = P2P_CHORD_NEIGHBORS;
+		u.type = P2P_UPDATE_NEIGHBORS;
 		u.pred = m.pred;
 		u.npred = m.npred;
 		u.succ = m.succ;
@@ -268,7 +268,7 @@ sim_join(struct sim *s, size_t j, size_t bootstrap)
 	p2p_id_add_u64(&k, &s->ids[j], 1);
 	ap = sim_route(s, bootstrap, &k, &hops);
 	/* Attach to n+1 with send_update: AP sends its full tables. */
-	assert_int_equal(p2p_chord_build_update(&s->st[ap], P2P_CHORD_FULL,
+	assert_int_equal(p2p_chord_build_update(&s->st[ap], P2P_UPDATE_FULL,
 	    s->now, &ub), 0);
 	assert_int_equal(p2p_chord_apply_update(&s->st[j], &s->ids[ap],
 	    &ub.lists, s->now, &res, NULL), 0);
@@ -400,7 +400,7 @@ test_alone(void **state)
 	assert_int_equal(p2p_chord_fingers_invalid(&c, slots, 128), 16);
 	assert_int_equal(slots[0], 1);
 	assert_int_equal(slots[15], 16);
-	assert_int_equal(p2p_chord_build_update(&c, P2P_CHORD_FULL, 5000, &ub),
+	assert_int_equal(p2p_chord_build_update(&c, P2P_UPDATE_FULL, 5000, &ub),
 	    0);
 	assert_int_equal(ub.lists.npred + ub.lists.nsucc + ub.lists.nfinger,
 	    0);
@@ -593,7 +593,7 @@ test_hostile_update(void **state)
 	list[4] = b;
 	list[5] = a;		/* the sender itself */
 	memset(&u, 0, sizeof(u));
-	u.type = P2P_CHORD_FULL;
+	u.type = P2P_UPDATE_FULL;
 	u.pred = list;
 	u.npred = 6;
 	u.succ = list;
@@ -628,7 +628,7 @@ test_hostile_update(void **state)
 		big[i].b[15] = (uint8_t)(i + 1);
 	}
 	memset(&u, 0, sizeof(u));
-	u.type = P2P_CHORD_NEIGHBORS;
+	u.type = P2P_UPDATE_NEIGHBORS;
 	u.succ = big;
 	u.nsucc = P2P_CHORD_UPDATE_MAX_NEIGHBORS + 1;
 	assert_int_equal(p2p_chord_apply_update(&c, &b, &u, 0, &res, &err),
@@ -640,7 +640,7 @@ test_hostile_update(void **state)
 	assert_int_equal(p2p_chord_apply_update(&c, &b, &u, 0, &res, &err),
 	    -1);
 	u.npred = 0;
-	u.type = P2P_CHORD_FULL;
+	u.type = P2P_UPDATE_FULL;
 	u.finger = big;
 	u.nfinger = P2P_CHORD_UPDATE_MAX_FINGERS + 1;
 	assert_true(P2P_CHORD_UPDATE_MAX_FINGERS + 1 <=
@@ -656,7 +656,7 @@ test_hostile_update(void **state)
 	}
 	assert_false(p2p_chord_knows(&c, &b));
 	/* at the bound it is accepted */
-	u.type = P2P_CHORD_NEIGHBORS;
+	u.type = P2P_UPDATE_NEIGHBORS;
 	u.nfinger = 0;
 	u.finger = NULL;
 	u.succ = big;
@@ -677,13 +677,13 @@ test_hostile_update(void **state)
 	u.type = 4;
 	assert_int_equal(p2p_chord_apply_update(&c, &a, &u, 0, &res, &err),
 	    -1);
-	u.type = P2P_CHORD_NEIGHBORS;
+	u.type = P2P_UPDATE_NEIGHBORS;
 	u.succ = NULL;
 	assert_int_equal(p2p_chord_apply_update(&c, &a, &u, 0, &res, &err),
 	    -1);
 	/* peer_ready enters the sender and looks at nothing else */
 	memset(&u, 0, sizeof(u));
-	u.type = P2P_CHORD_PEER_READY;
+	u.type = P2P_UPDATE_PEER_READY;
 	u.succ = big;
 	u.nsucc = 3;
 	assert_int_equal(p2p_chord_apply_update(&c, &a, &u, 0, &res, &err), 0);
@@ -911,9 +911,9 @@ test_build_and_leave(void **state)
 	sim_init(&s, n, 0xb11d);
 	sim_full_mesh(&s);
 	c = &s.st[0];
-	assert_int_equal(p2p_chord_build_update(c, P2P_CHORD_FULL, s.now,
+	assert_int_equal(p2p_chord_build_update(c, P2P_UPDATE_FULL, s.now,
 	    &ub), 0);
-	assert_int_equal(ub.lists.type, P2P_CHORD_FULL);
+	assert_int_equal(ub.lists.type, P2P_UPDATE_FULL);
 	assert_int_equal(ub.lists.nsucc, 3);
 	assert_int_equal(ub.lists.npred, 3);
 	assert_true(ub.lists.nfinger > 0);
@@ -924,10 +924,10 @@ test_build_and_leave(void **state)
 		assert_true(p2p_id_eq(&ub.lists.succ[i], &s.ids[1 + i]));
 	for (size_t i = 0; i < ub.lists.npred; i++)
 		assert_true(p2p_id_eq(&ub.lists.pred[i], &s.ids[n - 1 - i]));
-	assert_int_equal(p2p_chord_build_update(c, P2P_CHORD_NEIGHBORS, s.now,
+	assert_int_equal(p2p_chord_build_update(c, P2P_UPDATE_NEIGHBORS, s.now,
 	    &ub), 0);
 	assert_int_equal(ub.lists.nfinger, 0);
-	assert_int_equal(p2p_chord_build_update(c, P2P_CHORD_PEER_READY, s.now,
+	assert_int_equal(p2p_chord_build_update(c, P2P_UPDATE_PEER_READY, s.now,
 	    &ub), 0);
 	assert_int_equal(ub.lists.nsucc + ub.lists.npred, 0);
 
@@ -936,7 +936,7 @@ test_build_and_leave(void **state)
 		p2p_id succs[3] = { s.ids[2], s.ids[3], s.ids[4] };
 		p2p_chord fresh;
 		memset(&l, 0, sizeof(l));
-		l.type = P2P_CHORD_FROM_SUCC;
+		l.type = P2P_LEAVE_FROM_SUCC;
 		l.succ = succs;
 		l.nsucc = 3;
 		assert_int_equal(p2p_chord_apply_leave(c, &s.ids[1], &l, s.now,
@@ -988,7 +988,7 @@ test_reply_stale(void **state)
 	assert_int_equal(p2p_chord_init(&c, &self, NULL, 0, NULL), 0);
 	assert_true(p2p_chord_add_peer(&c, &between, 0, NULL) >= 0);
 	memset(&u, 0, sizeof(u));
-	u.type = P2P_CHORD_NEIGHBORS;
+	u.type = P2P_UPDATE_NEIGHBORS;
 	u.succ = list;
 	u.nsucc = 1;
 	assert_int_equal(p2p_chord_apply_update(&c, &from, &u, 0, &res, NULL),
