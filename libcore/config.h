@@ -1,0 +1,209 @@
+/*
+ * config: the overlay configuration document (RFC 6940 s11.1), with the
+ * SIP usage's domain-restriction (RFC 7904 s6) and the diagnostics access
+ * rules (RFC 7851).
+ *
+ * Parsing uses libxml2 without network access, without entity
+ * substitution, and refuses any document type declaration, so neither
+ * external nor internal entities are ever expanded; the input is capped
+ * at P2P_CONFIG_MAX_SIZE bytes. Elements in namespaces this code does not
+ * know are ignored; unknown elements in the base and chord namespaces and
+ * a mandatory-extension that is not supported are errors.
+ *
+ * One p2psip-specific element lives in its own namespace,
+ * P2P_NS_P2PSIP ("urn:x-p2psip:config"): <p2psip:crl-url>, the https URL
+ * where the overlay's certificate authority publishes its CRL (DER).
+ * Other implementations ignore it, as they ignore any foreign element.
+ *
+ * Signatures. <signature> after </configuration> holds the base64 of a
+ * SecurityBlock (certificates, then a Signature). RFC 6940 does not spell
+ * out the signature input; this code signs, and verifies, the exact bytes
+ * from the '<' of the first "<configuration" to the '>' closing the first
+ * "</configuration>" after it, followed by the wire bytes of the
+ * SignerIdentity (the same shape as the message signature input). No
+ * canonicalisation: whitespace and attribute order matter. So that what
+ * is verified is what is parsed, a document with a comment, CDATA section
+ * or document type declaration before that element is refused by the
+ * verifier, and p2p_config_parse reads the first configuration element
+ * when no instance name is given.
+ */
+#ifndef P2P_CONFIG_H
+#define P2P_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "buf.h"
+#include "id.h"
+#include "ident.h"
+#include "msg.h"
+#include "sign.h"
+
+#define P2P_NS_CONFIG	"urn:ietf:params:xml:ns:p2p:config-base"
+#define P2P_NS_CHORD	"urn:ietf:params:xml:ns:p2p:config-chord"
+#define P2P_NS_SIP	"urn:ietf:params:xml:ns:p2p:config-base:sip"
+#define P2P_NS_DIAG	"urn:ietf:params:xml:ns:p2p:config-diagnostics"
+#define P2P_NS_P2PSIP	"urn:x-p2psip:config"
+
+#define P2P_CONFIG_MAX_SIZE	(1024 * 1024)
+#define P2P_DEFAULT_PORT	6084
+
+/* Kind-IDs of RFC 6940 s14.4 and RFC 7904. */
+enum {
+	P2P_KIND_SIP_REGISTRATION = 0x1,
+	P2P_KIND_TURN_SERVICE = 0x2,
+	P2P_KIND_CERTIFICATE_BY_NODE = 0x3,
+	P2P_KIND_CERTIFICATE_BY_USER = 0x10,
+};
+
+enum p2p_data_model {
+	P2P_DM_SINGLE = 1,
+	P2P_DM_ARRAY,
+	P2P_DM_DICTIONARY,
+};
+
+enum p2p_access {
+	P2P_AC_USER_MATCH = 1,
+	P2P_AC_NODE_MATCH,
+	P2P_AC_USER_NODE_MATCH,
+	P2P_AC_NODE_MULTIPLE,
+};
+
+/* The built-in (IANA) kinds. */
+typedef struct p2p_kind_info {
+	uint32_t id;
+	const char *name;
+	enum p2p_data_model model;
+	enum p2p_access policy;
+} p2p_kind_info;
+
+const p2p_kind_info *p2p_kind_by_id(uint32_t id);
+const p2p_kind_info *p2p_kind_by_name(const char *name);
+/* By name, or by number (decimal or 0x hex). NULL if not built in. */
+const p2p_kind_info *p2p_kind_lookup(const char *name_or_number);
+const char *p2p_data_model_name(enum p2p_data_model m);
+const char *p2p_access_name(enum p2p_access a);
+
+/* A kind of the configuration's required-kinds. */
+typedef struct p2p_kind_def {
+	uint32_t id;
+	int named;		/* given by name= (an IANA kind), not id= */
+	enum p2p_data_model model;
+	enum p2p_access policy;
+	uint32_t max_count;
+	uint32_t max_size;
+	uint32_t max_node_multiple;	/* NODE-MULTIPLE only */
+	int domain_restriction;	/* a sip:domain-restriction is present */
+	int domain_enable;	/* its enable attribute */
+	char **patterns;	/* POSIX extended regular expressions */
+	size_t npatterns;
+	char *signature;	/* kind-signature base64 text, or NULL */
+} p2p_kind_def;
+
+/* One diagnostic-kind rule: who may ask for this diagnostic. */
+typedef struct p2p_diag_access {
+	uint16_t kind;
+	p2p_id *nodes;
+	size_t nnodes;
+} p2p_diag_access;
+
+typedef struct p2p_bootstrap {
+	char *address;		/* IPv4 or IPv6 literal */
+	uint16_t port;
+} p2p_bootstrap;
+
+typedef struct p2p_blob {
+	uint8_t *p;
+	size_t len;
+} p2p_blob;
+
+typedef struct p2p_config {
+	char *instance_name;
+	uint32_t sequence;		/* 0..65535 */
+	time_t expiration;		/* 0: none given */
+	char *topology_plugin;		/* CHORD-RELOAD */
+	unsigned node_id_length;	/* always 16 */
+	p2p_blob *root_certs;		/* DER */
+	size_t nroot_certs;
+	char **enrollment_servers;
+	size_t nenrollment_servers;
+	int self_signed_permitted;
+	enum p2p_digest self_signed_digest;
+	p2p_bootstrap *bootstrap;
+	size_t nbootstrap;
+	unsigned turn_density;
+	int clients_permitted;
+	int no_ice;
+	uint32_t chord_update_interval;	/* seconds */
+	uint32_t chord_ping_interval;	/* seconds */
+	int chord_reactive;
+	char *shared_secret;
+	uint32_t max_message_size;
+	unsigned initial_ttl;
+	uint32_t overlay_reliability_timer;	/* ms */
+	char **link_protocols;
+	size_t nlink_protocols;
+	p2p_id *config_signers;
+	size_t nconfig_signers;
+	p2p_id *kind_signers;
+	size_t nkind_signers;
+	p2p_id *bad_nodes;
+	size_t nbad_nodes;
+	char **mandatory_extensions;
+	size_t nmandatory_extensions;
+	p2p_kind_def *kinds;
+	size_t nkinds;
+	p2p_diag_access *diag;
+	size_t ndiag;
+	char *crl_url;
+	/* The message of the last failure (err->what points here). */
+	char error[192];
+} p2p_config;
+
+/* Defaults of RFC 6940 s11.1 (and link protocol "TLS"); no lists. */
+int p2p_config_init(p2p_config *c);
+void p2p_config_free(p2p_config *c);
+
+/*
+ * Parse a document into c (which is initialised here; free it with
+ * p2p_config_free even on failure). instance picks the configuration
+ * element with that instance-name; NULL takes the first.
+ */
+int p2p_config_parse(const char *doc, size_t len, const char *instance,
+    p2p_config *c, p2p_err *err);
+
+/* Append the document for c (without a signature) to w. */
+int p2p_config_write(const p2p_config *c, p2p_wbuf *w, p2p_err *err);
+
+/* Append to out the document with a <signature> by id inserted. */
+int p2p_config_sign(const char *doc, size_t len, const p2p_identity *id,
+    p2p_wbuf *out, p2p_err *err);
+
+/*
+ * Verify the signature of the first configuration element. The signer
+ * certificate (from the SecurityBlock) must pass p2p_cert_verify against
+ * trust when trust is given, and name one of signers when nsigners > 0
+ * (at least one of the two is required). who may be NULL.
+ */
+int p2p_config_verify(const char *doc, size_t len, const p2p_trust *trust,
+    const p2p_id *signers, size_t nsigners, p2p_sig_who *who, p2p_err *err);
+
+/* Helpers to fill a p2p_config before writing it (copies are made). */
+int p2p_config_add_root_cert(p2p_config *c, const uint8_t *der, size_t len);
+int p2p_config_add_string(char ***list, size_t *n, const char *s);
+int p2p_config_add_id(p2p_id **list, size_t *n, const p2p_id *id);
+int p2p_config_add_bootstrap(p2p_config *c, const char *address,
+    uint16_t port);
+/* Add a kind: built-in ones take their registered model and policy. */
+int p2p_config_add_kind(p2p_config *c, const p2p_kind_def *k);
+/* Add a built-in kind with its registered model and policy. */
+int p2p_config_add_builtin_kind(p2p_config *c, uint32_t id,
+    uint32_t max_count, uint32_t max_size);
+
+/* Base64 (RFC 4648) of len bytes; malloc'd, NUL-terminated. */
+char *p2p_base64_encode(const uint8_t *p, size_t len);
+/* Decode base64, ignoring whitespace; *out malloc'd. */
+int p2p_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len);
+
+#endif
