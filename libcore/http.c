@@ -79,6 +79,7 @@ p2p_http_status_text(int status)
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
 	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
@@ -258,10 +259,24 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	return hb_append(hc, at, len, 431);
 }
 
+/* A collected header's value, before trimming; NULL if absent. */
+static const char *
+hc_header(const struct p2p_http_conn *hc, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < hc->nhdr; i++)
+		if (strcasecmp(hc->hbuf + hc->hdr[i].name, name) == 0)
+			return hc->hbuf + hc->hdr[i].value;
+	return NULL;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	struct p2p_http_conn *hc = p->data;
+	const char *v;
 
 	if (hb_end_item(hc) != 0)
 		return -1;
@@ -269,6 +284,18 @@ on_headers_complete(http_parser *p)
 	    p->content_length > hc->srv->opts.max_body) {
 		hc->error = 413;
 		return -1;
+	}
+	/* a client that waits for permission to send its body gets it */
+	if ((v = hc_header(hc, "Expect")) != NULL) {
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (strncasecmp(v, "100-continue", 12) != 0) {
+			hc->error = 417;
+			return -1;
+		}
+		if (p->http_major == 1 && p->http_minor >= 1 &&
+		    p2p_tls_write(hc->tls, cont, sizeof(cont) - 1) != 0)
+			return -1;
 	}
 	return 0;
 }

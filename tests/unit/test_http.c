@@ -434,6 +434,26 @@ test_multipart_post(void **state)
 }
 
 static void
+test_expect_continue(void **state)
+{
+	struct hcli h = { 0 }, h2 = { 0 };
+
+	(void)state;
+	REQ(&h, "POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+	    "Content-Length: 3\r\n\r\nabc");
+	one_request(NULL, &h);
+	assert_int_equal(h.status, 100);
+	assert_int_equal(strncmp(h.resp, "HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 200 OK\r\n", 42), 0);
+	assert_int_equal(seen.body_len, 3);
+	REQ(&h2, "POST /up HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n"
+	    "Content-Length: 3\r\n\r\nabc");
+	one_request(NULL, &h2);
+	assert_int_equal(h2.status, 417);
+	assert_int_equal(seen.n, 0);
+}
+
+static void
 test_chunked_post(void **state)
 {
 	struct hcli h = { .piece = 3 };
@@ -866,6 +886,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get),
 		cmocka_unit_test(test_multipart_post),
+		cmocka_unit_test(test_expect_continue),
 		cmocka_unit_test(test_chunked_post),
 		cmocka_unit_test(test_body_too_large),
 		cmocka_unit_test(test_slow_request),
