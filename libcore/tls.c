@@ -774,6 +774,10 @@ conn_new(uv_loop_t *loop, p2p_tls_ctx *ctx)
 	BIO_set_mem_eof_return(c->wbio, -1);
 	SSL_set_bio(c->ssl, c->rbio, c->wbio);
 	SSL_set_app_data(c->ssl, c);
+	if (ctx->role == P2P_TLS_CLIENT)
+		SSL_set_connect_state(c->ssl);
+	else
+		SSL_set_accept_state(c->ssl);
 	c->ctx = ctx_ref(ctx);
 	uv_tcp_init(loop, &c->tcp);
 	uv_timer_init(loop, &c->timer);
@@ -836,14 +840,11 @@ p2p_tls_connect(uv_loop_t *loop, p2p_tls_ctx *ctx, const char *ip,
 	memset(&ss, 0, sizeof(ss));
 	if ((rc = addr_parse(ip, port, &ss)) != 0)
 		return rc;
-	if (ctx->role != P2P_TLS_CLIENT)
-		return UV_EINVAL;
 	if ((c = conn_new(loop, ctx)) == NULL)
 		return UV_ENOMEM;
 	addr_name(&ss, c->peer_ip, sizeof(c->peer_ip), c->peer,
 	    sizeof(c->peer));
 	p2p_tls_conn_set_cbs(c, cbs, data);
-	SSL_set_connect_state(c->ssl);
 	c->state = ST_CONNECTING;
 	c->creq.data = c;
 	if ((rc = uv_tcp_connect(&c->creq, &c->tcp,
@@ -904,7 +905,6 @@ lis_connection_cb(uv_stream_t *s, int status)
 		l->conns->prev = c;
 	l->conns = c;
 	l->nconns++;
-	SSL_set_accept_state(c->ssl);
 	if (uv_accept(s, (uv_stream_t *)&c->tcp) != 0) {
 		c->silent = 1;
 		conn_destroy(c);
@@ -933,8 +933,6 @@ p2p_tls_listen(uv_loop_t *loop, p2p_tls_ctx *ctx, const char *ip,
 	memset(&ss, 0, sizeof(ss));
 	if ((rc = addr_parse(ip, port, &ss)) != 0)
 		return rc;
-	if (ctx->role != P2P_TLS_SERVER)
-		return UV_EINVAL;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return UV_ENOMEM;
 	l->loop = loop;

@@ -118,6 +118,12 @@ void p2p_tls_ctx_free(p2p_tls_ctx *ctx);
 SSL_CTX *p2p_tls_ctx_ssl(p2p_tls_ctx *ctx);
 
 /*
+ * The TLS role comes from the context, independently of who opened the
+ * TCP connection: a listener with a client context acts as the TLS client
+ * on the connections it accepts, and p2p_tls_connect with a server
+ * context waits for a ClientHello (RELOAD makes the Attach sender the
+ * TLS server whichever side connects).
+ *
  * Listen on ip:port (IPv4 or IPv6 literal; port 0 picks a free one).
  * Returns 0 or a negative libuv error code.
  */

@@ -819,9 +819,6 @@ test_listen_addr(void **state)
 	    NULL, &l), UV_EINVAL);
 	assert_int_equal(p2p_tls_listen_addr(&loop, s, "not-an-ip:0", NULL,
 	    NULL, &l), UV_EINVAL);
-	/* a client context cannot listen, nor a server one connect */
-	assert_int_equal(p2p_tls_listen_addr(&loop, c, "127.0.0.1:0", NULL,
-	    NULL, &l), UV_EINVAL);
 	assert_int_equal(p2p_tls_listen_addr(&loop, s, "127.0.0.1:0", NULL,
 	    NULL, &l), 0);
 	assert_true(p2p_tls_listener_port(l) > 0);
@@ -950,6 +947,34 @@ test_peer_any(void **state)
 	echo_free(&e);
 }
 
+/* The side that connects is the TLS server, the side that accepts the
+ * TLS client. */
+static void
+test_reversed_roles(void **state)
+{
+	struct echo e = { .msg = (const uint8_t *)"turned", .msglen = 6 };
+	p2p_tls_ctx *s, *c;
+
+	(void)state;
+	s = ctx_make(P2P_TLS_SERVER, pki.srv, pki.srv_key,
+	    P2P_TLS_PEER_VERIFY, NULL);
+	c = ctx_make(P2P_TLS_CLIENT, pki.cli, pki.cli_key,
+	    P2P_TLS_PEER_VERIFY, NULL);
+	p2p_tls_ctx_set_verify(s, verify_cn, &e.cli);
+	p2p_tls_ctx_set_verify(c, verify_cn, &e.srv);
+	echo_run(&e, c, s);
+	p2p_tls_ctx_free(s);
+	p2p_tls_ctx_free(c);
+	assert_int_equal(e.srv.opened, 1);
+	assert_int_equal(e.cli.opened, 1);
+	assert_string_equal(e.srv.peer_cn, "server");
+	assert_string_equal(e.cli.peer_cn, "client");
+	assert_int_equal(e.cli.gotlen, 6);
+	assert_memory_equal(e.cli.got, "turned", 6);
+	assert_int_equal(e.srv.gotlen, 6);
+	echo_free(&e);
+}
+
 static void
 test_connect_refused(void **state)
 {
@@ -1002,6 +1027,7 @@ main(void)
 		cmocka_unit_test(test_ctx_errors),
 		cmocka_unit_test(test_pem_files_and_keylog),
 		cmocka_unit_test(test_peer_any),
+		cmocka_unit_test(test_reversed_roles),
 		cmocka_unit_test(test_connect_refused),
 	};
 
