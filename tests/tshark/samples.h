@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "body.h"
+#include "certs.h"
 
 #define SAMPLE_KIND_PRIVATE	0xf0000001u
 #define SAMPLE_KIND_UNKNOWN	0x77777777u
@@ -277,8 +278,8 @@ static uint8_t sample_resource[16];
 static void
 samples_route_query(void)
 {
+	static p2p_id rid;	/* the destination points into it */
 	struct sample *s;
-	p2p_id rid;
 
 	s = sample_add("RouteQueryReq", P2P_ROUTE_QUERY_REQ,
 	    P2P_BODY_ROUTE_QUERY_REQ);
@@ -309,11 +310,11 @@ samples_config_update(void)
 
 /* ---- storage ---- */
 
-static uint8_t sample_cert_der[2][48];
 static uint8_t sample_sipreg[96];
 static p2p_stored_data sample_sd_dict[1], sample_sd_array[2],
     sample_sd_single[1];
 static p2p_kind_data sample_kind_data[3];
+static p2p_id sample_key_ids[2];
 
 static size_t
 sample_sipreg_encode(void)
@@ -335,19 +336,24 @@ sample_values(void)
 {
 	size_t reglen = sample_sipreg_encode();
 
+	sample_key_ids[0] = sample_id(0x31);
+	sample_key_ids[1] = sample_id(0x41);
+
 	for (int i = 0; i < 2; i++) {
-		memset(sample_cert_der[i], 0x30 + i, sizeof(sample_cert_der[i]));
 		sample_sd_array[i].storage_time = 1700000000000ull + i;
 		sample_sd_array[i].lifetime = 86400;
 		sample_sd_array[i].value.index = (uint32_t)i;
 		sample_sd_array[i].value.data.exists = 1;
-		sample_sd_array[i].value.data.value = sample_mem(
-		    sample_cert_der[i], sizeof(sample_cert_der[i]));
+		/* certificate kinds hold DER certificates */
+		sample_sd_array[i].value.data.value = i == 0 ?
+		    sample_mem(cert1, cert1_len) : sample_mem(cert2, cert2_len);
 		sample_sd_array[i].sig = sample_signature();
 	}
 	sample_sd_dict[0].storage_time = 1700000000500ull;
 	sample_sd_dict[0].lifetime = 3600;
-	sample_sd_dict[0].value.key = sample_str("sip:bob@example.org");
+	/* RFC 7904: the dictionary key is the storing node's Node-ID */
+	sample_sd_dict[0].value.key = sample_mem(sample_key_ids[0].b,
+	    P2P_ID_LEN);
 	sample_sd_dict[0].value.data.exists = 1;
 	sample_sd_dict[0].value.data.value = sample_mem(sample_sipreg, reglen);
 	sample_sd_dict[0].sig = sample_signature();
@@ -399,8 +405,8 @@ samples_fetch(void)
 {
 	struct sample *s;
 
-	sample_keys[0] = sample_str("sip:bob@example.org");
-	sample_keys[1] = sample_str("sip:alice@example.org");
+	sample_keys[0] = sample_mem(sample_key_ids[0].b, P2P_ID_LEN);
+	sample_keys[1] = sample_mem(sample_key_ids[1].b, P2P_ID_LEN);
 	sample_specs[0] = (p2p_specifier){ P2P_KIND_SIP_REGISTRATION,
 	    P2P_MODEL_DICTIONARY, 7, NULL, 0, sample_keys, 2, { NULL, 0 } };
 	sample_specs[1] = (p2p_specifier){ P2P_KIND_CERTIFICATE_BY_NODE,
@@ -421,6 +427,22 @@ static uint8_t sample_meta_hash[32];
 static p2p_stored_meta sample_meta_array[2], sample_meta_dict[1];
 static p2p_stat_kind sample_stat_kinds[2];
 
+/*
+ * StoredMetaData.value_length, like StoredData's length, counts the bytes
+ * of the structure after it; the codec carries it as given.
+ */
+static uint32_t
+sample_meta_rest(enum p2p_data_model m, const p2p_stored_meta *sm)
+{
+	size_t n = 8 + 4 + 1 + 4 + 1 + 1 + sm->meta.hash.len;
+
+	if (m == P2P_MODEL_ARRAY)
+		n += 4;
+	if (m == P2P_MODEL_DICTIONARY)
+		n += 2 + sm->key.len;
+	return (uint32_t)n;
+}
+
 static void
 samples_stat(void)
 {
@@ -433,13 +455,16 @@ samples_stat(void)
 		m->lifetime = 86400;
 		m->index = (uint32_t)i;
 		m->meta.exists = 1;
-		m->meta.value_length = 48;
+		m->meta.value_length = (uint32_t)cert1_len;
 		m->meta.hash_alg = P2P_HASH_SHA256;
 		m->meta.hash = sample_mem(sample_meta_hash,
 		    sizeof(sample_meta_hash));
+		m->value_length = sample_meta_rest(P2P_MODEL_ARRAY, m);
 	}
 	sample_meta_dict[0] = sample_meta_array[0];
-	sample_meta_dict[0].key = sample_str("sip:bob@example.org");
+	sample_meta_dict[0].key = sample_mem(sample_key_ids[0].b, P2P_ID_LEN);
+	sample_meta_dict[0].value_length = sample_meta_rest(
+	    P2P_MODEL_DICTIONARY, &sample_meta_dict[0]);
 	sample_stat_kinds[0] = (p2p_stat_kind){ P2P_KIND_CERTIFICATE_BY_NODE,
 	    P2P_MODEL_ARRAY, 3, sample_meta_array, 2, { NULL, 0 } };
 	sample_stat_kinds[1] = (p2p_stat_kind){ P2P_KIND_SIP_REGISTRATION,
