@@ -726,10 +726,11 @@ on_connection(uv_stream_t *l, int status)
 		conn_close(c);
 		return;
 	}
-	if (c->uid != me) {
+	/* root may always: it can do anything to the node anyway */
+	if (c->uid != me && c->uid != 0) {
 		srv_log(s, P2P_CTL_LOG_WARN,
-		    "refused a client running as uid %lu (only uid %lu may "
-		    "control this node)", c->uid, me);
+		    "refused a client running as uid %lu (only uid %lu and "
+		    "root may control this node)", c->uid, me);
 		conn_refuse(c, P2P_CTL_ERR_DENIED,
 		    "permission denied: the node accepts only its own user");
 		return;

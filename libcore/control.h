@@ -13,7 +13,8 @@
  *     with flock() keeps a second node from taking over the socket; a
  *     leftover socket that nobody listens on is removed.
  *   - Every accepted connection is checked with SO_PEERCRED: a peer whose
- *     uid differs from the node's euid gets one P2P_CTL_ERR_DENIED error
+ *     uid is neither the node's euid nor root (which can do anything to
+ *     the node in any case) gets one P2P_CTL_ERR_DENIED error
  *     (id null) and is disconnected.
  *   - Requests: "jsonrpc":"2.0", "method" (string), optional "params"
  *     (object or array; an absent params is passed to the handler as an

@@ -1,0 +1,407 @@
+/*
+ * node: setup and lifetime of a p2p-node (see node_int.h for the map).
+ */
+#include "node_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#define TICK_MS 200
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+const char *
+node_id_short(const p2p_id *id, char buf[9])
+{
+	char hex[P2P_ID_HEXLEN + 1];
+
+	p2p_id_hex(id, hex);
+	memcpy(buf, hex, 8);
+	buf[8] = '\0';
+	return buf;
+}
+
+void
+node_log(p2p_node *n, int level, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	if (level > n->opts.log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n->opts.use_syslog) {
+		static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
+		    LOG_DEBUG };
+		syslog(prio[level], "%s", msg);
+		return;
+	}
+	{
+		char id[9];
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		fprintf(stderr, "%02d:%02d:%02d.%03ld p2p-node[%s] %s: %s\n",
+		    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		    node_id_short(&n->ident.node, id), level_names[level], msg);
+	}
+}
+
+uint64_t
+node_now(p2p_node *n)
+{
+	uv_update_time(n->loop);
+	return uv_now(n->loop);
+}
+
+uint64_t
+node_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int
+path_join(char *buf, size_t cap, const char *dir, const char *name)
+{
+	int r = snprintf(buf, cap, "%s/%s", dir, name);
+
+	return r < 0 || (size_t)r >= cap ? -1 : 0;
+}
+
+static char *
+read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	buf = malloc(max + 1);
+	if (buf == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	fclose(f);
+	if (n > max) {
+		free(buf);
+		snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Identity, configuration and trust from the node directory. */
+static int
+load_dir(p2p_node *n, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	p2p_err e = { 0 };
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	char *doc;
+	size_t len;
+	int rc = -1;
+
+	if (path_join(path, sizeof(path), n->opts.dir, "overlay.xml") != 0)
+		goto toolong;
+	doc = read_file(path, P2P_CONFIG_MAX_SIZE, &len, err, errlen);
+	if (doc == NULL)
+		return -1;
+	if (p2p_config_parse(doc, len, NULL, &n->cfg, &e) != 0) {
+		snprintf(err, errlen, "%s: %s", path, e.what);
+		free(doc);
+		return -1;
+	}
+	n->trust = p2p_trust_new();
+	if (n->trust == NULL) {
+		free(doc);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n->cfg.nroot_certs; i++) {
+		if (p2p_trust_add_root_der(n->trust, n->cfg.root_certs[i].p,
+		    n->cfg.root_certs[i].len, &e) != 0) {
+			snprintf(err, errlen, "%s: root-cert %zu: %s", path,
+			    i + 1, e.what);
+			free(doc);
+			return -1;
+		}
+	}
+	if (n->cfg.self_signed_permitted)
+		p2p_trust_allow_self_signed(n->trust, n->cfg.self_signed_digest);
+	for (size_t i = 0; i < n->cfg.nbad_nodes; i++)
+		(void)p2p_trust_add_bad_node(n->trust, &n->cfg.bad_nodes[i], &e);
+	/* The document must be signed by a signer the roots vouch for. */
+	if (n->cfg.nroot_certs > 0 && p2p_config_verify(doc, len, n->trust,
+	    n->cfg.config_signers, n->cfg.nconfig_signers, NULL, &e) != 0) {
+		snprintf(err, errlen, "%s: signature: %s", path, e.what);
+		free(doc);
+		return -1;
+	}
+	free(doc);
+	n->overlay = strdup(n->cfg.instance_name);
+	if (n->overlay == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n->overlay_hash = p2p_overlay_hash(n->overlay);
+
+	/* A CRL the node was given (p2p-enroll or the operator). */
+	if (path_join(path, sizeof(path), n->opts.dir, "crl.pem") != 0)
+		goto toolong;
+	{
+		FILE *f = fopen(path, "r");
+		if (f != NULL) {
+			X509_CRL *crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+			fclose(f);
+			if (crl == NULL || p2p_trust_set_crl(n->trust, crl,
+			    &e) != 0) {
+				X509_CRL_free(crl);
+				snprintf(err, errlen, "%s: unreadable CRL",
+				    path);
+				return -1;
+			}
+			X509_CRL_free(crl);
+		}
+	}
+
+	if (path_join(path, sizeof(path), n->opts.dir, "key.pem") != 0)
+		goto toolong;
+	if ((key = p2p_key_load(path, &e)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, e.what);
+		goto out;
+	}
+	if (path_join(path, sizeof(path), n->opts.dir, "cert.pem") != 0)
+		goto toolong;
+	if ((cert = p2p_cert_load(path, &e)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, e.what);
+		goto out;
+	}
+	if (p2p_identity_init(&n->ident, key, cert, NULL, &e) != 0) {
+		snprintf(err, errlen, "%s: %s", path, e.what);
+		goto out;
+	}
+	/* Our own certificate must pass what peers will check. */
+	if (p2p_cert_verify(n->trust, cert, NULL, &n->ident.node, &e) !=
+	    P2P_VERIFY_OK) {
+		snprintf(err, errlen, "%s: own certificate refused: %s", path,
+		    e.what);
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return rc;
+toolong:
+	snprintf(err, errlen, "node directory path too long");
+	return -1;
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	p2p_node *n = t->data;
+	uint64_t now = node_now(n);
+
+	route_tick(n, now);
+	if (!n->stopping) {
+		topo_tick(n, now);
+		link_keepalive(n, now);
+	}
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	p2p_node *n = s->data;
+
+	node_log(n, LOG_INFO, "signal %d: leaving the overlay", signum);
+	node_stop(n, "signal");
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+on_stop_timer(uv_timer_t *t)
+{
+	p2p_node *n = t->data;
+
+	link_close_all(n);
+	if (n->listener != NULL) {
+		p2p_tls_listener_close(n->listener);
+		n->listener = NULL;
+	}
+	if (n->ctl != NULL) {
+		p2p_ctl_server_stop(n->ctl);
+		n->ctl = NULL;
+	}
+	uv_timer_stop(&n->tick);
+	uv_close((uv_handle_t *)&n->tick, NULL);
+	uv_close((uv_handle_t *)&n->stop_timer, NULL);
+	uv_close((uv_handle_t *)&n->sigint, NULL);
+	uv_close((uv_handle_t *)&n->sigterm, NULL);
+}
+
+void
+node_stop(p2p_node *n, const char *why)
+{
+	unsigned wait_ms;
+
+	if (n->stopping)
+		return;
+	n->stopping = 1;
+	node_log(n, LOG_INFO, "stopping (%s)", why);
+	/* Leave gracefully: tell the neighbors, give the Leaves a moment to
+	 * go out and be answered, then close everything. */
+	wait_ms = topo_leave(n) > 0 ? 500 : 0;
+	uv_timer_start(&n->stop_timer, on_stop_timer, wait_ms, 0);
+}
+
+static void
+node_free(p2p_node *n)
+{
+	p2p_txn_table_free(&n->txns);
+	p2p_identity_free(&n->ident);
+	p2p_trust_free(n->trust);
+	p2p_config_free(&n->cfg);
+	if (n->tls_srv != NULL)
+		p2p_tls_ctx_free(n->tls_srv);
+	if (n->tls_cli != NULL)
+		p2p_tls_ctx_free(n->tls_cli);
+	free(n->overlay);
+}
+
+static int
+chord_setup(p2p_node *n, char *err, size_t errlen)
+{
+	p2p_chord_config cc;
+	p2p_err e = { 0 };
+	unsigned upd = n->opts.update_interval_s, png = n->opts.ping_interval_s;
+
+	p2p_chord_config_default(&cc);
+	if (upd == 0)
+		upd = n->cfg.chord_update_interval;
+	if (png == 0)
+		png = n->cfg.chord_ping_interval;
+	if (upd > 0)
+		cc.update_interval_ms = (uint64_t)upd * 1000;
+	if (png > 0)
+		cc.ping_interval_ms = (uint64_t)png * 1000;
+	if (p2p_chord_init(&n->chord, &n->ident.node, &cc, node_now(n),
+	    &e) != 0) {
+		snprintf(err, errlen, "chord: %s", e.what);
+		return -1;
+	}
+	return 0;
+}
+
+int
+p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
+{
+	p2p_node *n;
+	p2p_txn_params tp;
+	int rc = 1;
+
+	n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return 1;
+	}
+	n->opts = *o;
+	n->loop = uv_default_loop();
+	n->next_link_id = 1;
+	if (p2p_config_init(&n->cfg) != 0) {
+		snprintf(err, errlen, "out of memory");
+		free(n);
+		return 1;
+	}
+	if (n->opts.use_syslog)
+		openlog("p2p-node", LOG_PID, LOG_DAEMON);
+	if (load_dir(n, err, errlen) != 0)
+		goto out;
+	p2p_txn_params_default(&tp);
+	if (n->cfg.overlay_reliability_timer > 0)
+		tp.retransmit_ms = n->cfg.overlay_reliability_timer;
+	if (p2p_txn_table_init(&n->txns, &tp) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	n->start_ms = node_now(n);
+	if (chord_setup(n, err, errlen) != 0)
+		goto out;
+	if (link_listen(n, err, errlen) != 0)
+		goto out;
+	if (ctl_start(n, err, errlen) != 0)
+		goto out;
+	uv_timer_init(n->loop, &n->tick);
+	n->tick.data = n;
+	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+	uv_timer_init(n->loop, &n->stop_timer);
+	n->stop_timer.data = n;
+	uv_signal_init(n->loop, &n->sigint);
+	uv_signal_init(n->loop, &n->sigterm);
+	n->sigint.data = n->sigterm.data = n;
+	uv_signal_start(&n->sigint, on_signal, SIGINT);
+	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+	{
+		char id[P2P_ID_HEXLEN + 1];
+		node_log(n, LOG_INFO, "node %s listening on %s:%u, overlay %s",
+		    p2p_id_hex(&n->ident.node, id), n->listen_ip,
+		    n->listen_port, n->overlay);
+	}
+	topo_start(n);
+	if (n->opts.ready_fd >= 0) {
+		ssize_t w = write(n->opts.ready_fd, "", 1);
+		(void)w;
+		close(n->opts.ready_fd);
+	}
+	uv_run(n->loop, UV_RUN_DEFAULT);
+	rc = n->exit_code;
+	node_log(n, LOG_INFO, "stopped");
+	node_free(n);
+	free(n);
+	return rc;
+out:
+	if (n->listener != NULL)
+		p2p_tls_listener_close(n->listener);
+	if (n->ctl != NULL)
+		p2p_ctl_server_stop(n->ctl);
+	uv_walk(n->loop, close_walk, NULL);
+	uv_run(n->loop, UV_RUN_DEFAULT);
+	node_free(n);
+	free(n);
+	return 1;
+}

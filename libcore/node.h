@@ -1,0 +1,31 @@
+/*
+ * node: the RELOAD peer behind p2p-node.
+ */
+#ifndef P2P_NODE_H
+#define P2P_NODE_H
+
+#include <stddef.h>
+
+typedef struct p2p_node_opts {
+	const char *dir;	/* node directory: key.pem, cert.pem, ca.pem,
+				   overlay.xml (as p2p-enroll writes them) */
+	const char *listen;	/* "ip:port"; NULL: 127.0.0.1:6084 */
+	const char **bootstrap;	/* "ip:port" each; NULL: the configuration's */
+	size_t nbootstrap;
+	const char *socket;	/* control socket; NULL: see control.h */
+	int log_level;		/* 0 error .. 3 debug */
+	int use_syslog;
+	int ready_fd;		/* >= 0: write one byte when serving */
+	/* Timers; 0 takes the configuration's value (or the RFC's). */
+	unsigned update_interval_s;	/* chord-update-interval */
+	unsigned ping_interval_s;	/* chord-ping-interval */
+} p2p_node_opts;
+
+/*
+ * Run a node until it is stopped (control "stop", SIGINT, SIGTERM).
+ * Returns 0 after a clean stop; on a setup failure 1 with a message for
+ * a person in err.
+ */
+int p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen);
+
+#endif

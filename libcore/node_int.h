@@ -1,0 +1,172 @@
+/*
+ * node_int: the inside of p2p-node, shared by node*.c. Not installed.
+ *
+ * One libuv loop owns everything; no threads. The pieces:
+ *   node.c        setup (identity, configuration, trust, listener), the
+ *                 periodic tick, logging, stop
+ *   node_link.c   overlay links: TLS connections, FramedMessage framing,
+ *                 the connection table
+ *   node_route.c  receiving, forwarding and originating messages: via and
+ *                 destination lists, TTL, signatures, transactions
+ *   node_topo.c   Attach, Join, Update, Leave, Ping, Probe, RouteQuery
+ *                 and the Chord events they drive
+ *   node_ctl.c    the JSON-RPC methods of the control socket
+ */
+#ifndef P2P_NODE_INT_H
+#define P2P_NODE_INT_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "body_link.h"
+#include "chord.h"
+#include "config.h"
+#include "control.h"
+#include "frame.h"
+#include "ident.h"
+#include "msg.h"
+#include "node.h"
+#include "sign.h"
+#include "tls.h"
+#include "txn.h"
+
+enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+struct p2p_node;
+
+typedef struct p2p_link {
+	struct p2p_node *node;
+	p2p_tls_conn *conn;
+	uint64_t id;
+	p2p_id peer;		/* from the verified certificate */
+	int has_peer;
+	int open;		/* handshake done, peer verified */
+	int outbound;
+	int bootstrap;		/* opened to a bootstrap address */
+	int update_on_open;	/* send a full Update once open (Attach) */
+	p2p_id expect;		/* Node-ID an Attach told us to expect */
+	int has_expect;
+	uint32_t tx_seq;
+	uint8_t *rx;
+	size_t rxlen, rxcap;
+	p2p_frame_history hist;
+	uint64_t last_rx_ms;
+	uint64_t ping_sent_ms;	/* keepalive Ping outstanding since */
+	char addr[64];
+	struct p2p_link *next;
+} p2p_link;
+
+enum join_state {
+	JOIN_ALONE = 0,		/* first node: the ring is just us */
+	JOIN_BOOTSTRAP,		/* connecting to a bootstrap node */
+	JOIN_ATTACH,		/* Attach to our own id + 1 sent */
+	JOIN_UPDATE,		/* waiting for the admitting peer's Update */
+	JOIN_JOIN,		/* Join sent */
+	JOIN_DONE,		/* in the ring */
+};
+
+/* What a message counter counts. */
+typedef struct node_stats {
+	uint64_t rx, tx, forwarded, delivered;
+	uint64_t bad_signature, malformed, dropped, errors_sent;
+	uint64_t links_refused;
+} node_stats;
+
+/* An Attach we sent and whose link is not up yet. */
+typedef struct pending_attach {
+	p2p_id peer;
+	uint64_t until_ms;
+} pending_attach;
+
+#define NODE_MAX_PENDING_ATTACH 64
+#define NODE_MAX_LINKS 512
+
+typedef struct p2p_node {
+	uv_loop_t *loop;
+	p2p_node_opts opts;
+	p2p_config cfg;
+	char *overlay;
+	uint32_t overlay_hash;
+	p2p_identity ident;
+	p2p_trust *trust;
+	p2p_tls_ctx *tls_srv, *tls_cli;
+	p2p_tls_listener *listener;
+	char listen_ip[48];
+	uint16_t listen_port;
+	p2p_chord chord;
+	enum join_state join;
+	p2p_id admitting;	/* the peer we join through */
+	uint64_t join_deadline_ms;
+	unsigned join_attempts;
+	size_t next_bootstrap;
+	p2p_txn_table txns;
+	p2p_link *links;
+	unsigned nlinks;
+	uint64_t next_link_id;
+	pending_attach attach[NODE_MAX_PENDING_ATTACH];
+	size_t nattach;
+	p2p_ctl_server *ctl;
+	char socket_path[512];
+	uv_timer_t tick;
+	uv_signal_t sigint, sigterm;
+	uint64_t start_ms;
+	int stopping;
+	uv_timer_t stop_timer;
+	node_stats st;
+	int exit_code;
+} p2p_node;
+
+/* node.c */
+void node_log(p2p_node *n, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+uint64_t node_now(p2p_node *n);
+uint64_t node_wall_ms(void);
+void node_stop(p2p_node *n, const char *why);
+const char *node_id_short(const p2p_id *id, char buf[9]);
+
+/* node_link.c */
+int link_listen(p2p_node *n, char *err, size_t errlen);
+p2p_link *link_connect(p2p_node *n, const char *ip, int port,
+    const p2p_id *expect, int bootstrap);
+p2p_link *link_by_peer(p2p_node *n, const p2p_id *id);
+int link_send(p2p_link *l, const uint8_t *msg, size_t len);
+void link_close(p2p_link *l, const char *why);
+void link_close_all(p2p_node *n);
+void link_keepalive(p2p_node *n, uint64_t now);
+
+/* node_route.c */
+typedef void (*node_ans_cb)(p2p_node *n, void *user, enum p2p_txn_status st,
+    const p2p_msg *ans, const p2p_sig_who *who);
+void route_receive(p2p_link *from, const uint8_t *buf, size_t len);
+int route_request(p2p_node *n, const p2p_dest *dest, size_t ndest,
+    uint16_t code, const p2p_wbuf *body, const p2p_msg_ext *exts,
+    size_t nexts, p2p_link *via_link, node_ans_cb cb, void *user);
+int route_answer(p2p_node *n, p2p_link *from, const p2p_msg *req,
+    uint16_t code, const uint8_t *body, size_t len);
+int route_error(p2p_node *n, p2p_link *from, const p2p_msg *req,
+    uint16_t code, const char *info);
+void route_tick(p2p_node *n, uint64_t now);
+void route_link_gone(p2p_node *n, p2p_link *l);
+/* The code and printable text of an Error answer; -1 if ans is not one. */
+int route_error_info(const p2p_msg *ans, uint16_t *code, char *text,
+    size_t cap);
+
+/* node_topo.c */
+void topo_start(p2p_node *n);
+void topo_link_open(p2p_node *n, p2p_link *l);
+void topo_link_gone(p2p_node *n, p2p_link *l);
+void topo_tick(p2p_node *n, uint64_t now);
+void topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who);
+int topo_leave(p2p_node *n);
+int topo_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
+    int send_update, p2p_link *via_link);
+void topo_send_update(p2p_node *n, const p2p_id *to, uint8_t type);
+void topo_update_neighbors(p2p_node *n);
+
+/* node_ctl.c */
+int ctl_start(p2p_node *n, char *err, size_t errlen);
+
+#endif

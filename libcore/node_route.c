@@ -1,0 +1,553 @@
+/*
+ * node_route: what happens to a message (RFC 6940 s6.1, s6.2).
+ *
+ * A received message is looked at through its forwarding header only: the
+ * first destination entry decides whether it is for this node (deliver),
+ * names this node with more entries after it (pop and look again), or
+ * must go on (forward: spend a hop of TTL, append the previous hop to the
+ * via list of a request, send on the link the topology picks). Only a
+ * delivered message is decoded whole and has its signature checked; an
+ * unsigned or badly signed one is dropped silently.
+ *
+ * Answers retrace the request: their destination list is the hop the
+ * request came from followed by the request's via list reversed.
+ */
+#include "node_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { R_NONE = 0, R_LOCAL, R_LINK };
+
+typedef struct req_ctx {
+	p2p_node *n;
+	node_ans_cb cb;
+	void *user;
+	p2p_id expect;		/* the Node-ID that must sign the answer */
+	int check;
+} req_ctx;
+
+/* The signer of the answer being delivered, for txn_done. */
+static const p2p_sig_who *cur_who;
+
+static void deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf,
+    size_t len);
+
+static size_t
+max_msg(const p2p_node *n)
+{
+	return n->cfg.max_message_size > 0 ? n->cfg.max_message_size :
+	    P2P_DEFAULT_MAX_MSG;
+}
+
+static void *
+arena_for(p2p_arena *a, size_t len)
+{
+	size_t cap = 4 * len + 4096;
+	void *mem = malloc(cap);
+
+	p2p_arena_init(a, mem, mem != NULL ? cap : 0);
+	return mem;
+}
+
+/* While joining, everything not for us goes through the admitting peer
+ * (or the bootstrap peer before we know it). */
+static p2p_link *
+join_link(p2p_node *n)
+{
+	p2p_link *l;
+
+	if (n->join == JOIN_DONE || n->join == JOIN_ALONE)
+		return NULL;
+	if ((l = link_by_peer(n, &n->admitting)) != NULL)
+		return l;
+	for (l = n->links; l != NULL; l = l->next)
+		if (l->open && l->bootstrap)
+			return l;
+	return NULL;
+}
+
+static int
+route_dest(p2p_node *n, const p2p_dest *d, p2p_link **out)
+{
+	p2p_id k, next;
+
+	*out = NULL;
+	switch (d->type) {
+	case P2P_DEST_NODE:
+		if (p2p_id_eq(&d->node, &n->ident.node) ||
+		    p2p_id_is_wildcard(&d->node))
+			return R_LOCAL;
+		if ((*out = link_by_peer(n, &d->node)) != NULL)
+			return R_LINK;
+		k = d->node;
+		break;
+	case P2P_DEST_RESOURCE:
+		if (d->data.len != P2P_ID_LEN)
+			return R_NONE;
+		memcpy(k.b, d->data.p, P2P_ID_LEN);
+		break;
+	default:
+		return R_NONE;	/* no list compression here */
+	}
+	if ((*out = join_link(n)) != NULL)
+		return R_LINK;
+	if (p2p_chord_next_hop(&n->chord, &k, &next) == P2P_CHORD_LOCAL)
+		return d->type == P2P_DEST_RESOURCE ? R_LOCAL : R_NONE;
+	*out = link_by_peer(n, &next);
+	return *out != NULL ? R_LINK : R_NONE;
+}
+
+/* Pop leading entries that name this node while more follow. */
+static int
+route_decide(p2p_node *n, p2p_msg *m, p2p_link **out)
+{
+	int r;
+
+	for (;;) {
+		r = route_dest(n, &m->dest[0], out);
+		if (r == R_LOCAL && m->ndest > 1 &&
+		    m->dest[0].type == P2P_DEST_NODE &&
+		    !p2p_id_is_wildcard(&m->dest[0].node)) {
+			m->dest++;
+			m->ndest--;
+			continue;
+		}
+		return r;
+	}
+}
+
+static uint16_t
+peek_code(p2p_bytes payload)
+{
+	if (payload.len < 2)
+		return 0;
+	return (uint16_t)(payload.p[0] << 8 | payload.p[1]);
+}
+
+static int
+via_has(const p2p_msg *m, const p2p_id *id)
+{
+	for (size_t i = 0; i < m->nvia; i++)
+		if (m->via[i].type == P2P_DEST_NODE &&
+		    p2p_id_eq(&m->via[i].node, id))
+			return 1;
+	return 0;
+}
+
+/* Send an encoded message whose header is m: to a link, or to ourselves. */
+static int
+route_out(p2p_node *n, const uint8_t *buf, size_t len, p2p_msg *m,
+    p2p_link **used)
+{
+	p2p_link *l;
+	int r = route_decide(n, m, &l);
+
+	if (used != NULL)
+		*used = l;
+	if (r == R_LOCAL) {
+		deliver_local(n, NULL, buf, len);
+		return 0;
+	}
+	if (r == R_LINK)
+		return link_send(l, buf, len);
+	return -1;
+}
+
+static void
+forward(p2p_node *n, p2p_link *from, p2p_link *to, p2p_msg *m,
+    p2p_bytes payload, int is_req, p2p_arena *a)
+{
+	p2p_wbuf w;
+
+	if (m->ttl == 0) {
+		if (is_req)
+			(void)route_error(n, from, m, P2P_ERR_TTL_EXCEEDED,
+			    "TTL exhausted");
+		n->st.dropped++;
+		return;
+	}
+	if (is_req && from != NULL && from->has_peer) {
+		p2p_dest *via;
+
+		if (via_has(m, &n->ident.node)) {
+			(void)route_error(n, from, m, P2P_ERR_LOOP_DETECTED,
+			    "this node is already in the via list");
+			n->st.dropped++;
+			return;
+		}
+		via = p2p_arena_array(a, m->nvia + 1, sizeof(*via));
+		if (via == NULL) {
+			n->st.dropped++;
+			return;
+		}
+		memcpy(via, m->via, m->nvia * sizeof(*via));
+		p2p_dest_node(&via[m->nvia], &from->peer);
+		m->via = via;
+		m->nvia++;
+	}
+	m->ttl--;
+	p2p_w_init(&w, payload.len + 256);
+	if (p2p_msg_encode_fwd(&w, m, payload) != 0 || w.len > max_msg(n)) {
+		if (is_req)
+			(void)route_error(n, from, m,
+			    P2P_ERR_MESSAGE_TOO_LARGE,
+			    "message too large to forward");
+		n->st.dropped++;
+	} else if (link_send(to, w.p, w.len) == 0) {
+		n->st.forwarded++;
+	} else {
+		n->st.dropped++;
+	}
+	p2p_w_free(&w);
+}
+
+void
+route_receive(p2p_link *from, const uint8_t *buf, size_t len)
+{
+	p2p_node *n = from->node;
+	p2p_decode_opts o = { max_msg(n), P2P_ROLE_FORWARDER };
+	p2p_arena a;
+	void *mem;
+	p2p_msg m;
+	p2p_bytes payload;
+	p2p_err e = { 0 };
+	p2p_link *to;
+	uint16_t code;
+	int is_req;
+
+	if ((mem = arena_for(&a, len)) == NULL)
+		return;
+	if (p2p_fwd_decode(buf, len, &o, &a, &m, &payload, &e) != 0) {
+		n->st.malformed++;
+		node_log(n, LOG_DEBUG, "from %s: dropped: %s", from->addr,
+		    e.what);
+		goto out;
+	}
+	if (m.overlay != n->overlay_hash) {
+		n->st.dropped++;
+		node_log(n, LOG_DEBUG, "from %s: other overlay", from->addr);
+		goto out;
+	}
+	code = peek_code(payload);
+	is_req = p2p_code_is_request(code);
+	if (m.fragment != P2P_FRAG_WHOLE) {
+		/* This node never fragments and keeps no reassembly state. */
+		n->st.dropped++;
+		goto out;
+	}
+	if (m.ttl > (n->cfg.initial_ttl ? n->cfg.initial_ttl :
+	    P2P_DEFAULT_TTL)) {
+		if (is_req)
+			(void)route_error(n, from, &m, P2P_ERR_TTL_EXCEEDED,
+			    "TTL above the overlay's initial-ttl");
+		n->st.dropped++;
+		goto out;
+	}
+	switch (route_decide(n, &m, &to)) {
+	case R_LOCAL:
+		deliver_local(n, from, buf, len);
+		break;
+	case R_LINK:
+		forward(n, from, to, &m, payload, is_req, &a);
+		break;
+	default:
+		if (is_req)
+			(void)route_error(n, from, &m, P2P_ERR_NOT_FOUND,
+			    "no route to the destination");
+		n->st.dropped++;
+		break;
+	}
+out:
+	free(mem);
+}
+
+static void
+answer_decode_error(p2p_node *n, p2p_link *from, const uint8_t *buf,
+    size_t len, const p2p_err *e)
+{
+	p2p_arena a;
+	void *mem;
+	p2p_msg h;
+	p2p_bytes payload;
+	p2p_err e2 = { 0 };
+
+	n->st.malformed++;
+	node_log(n, LOG_INFO, "%s: refused: %s",
+	    from != NULL ? from->addr : "local", e->what);
+	if (e->reload_code == 0 || (mem = arena_for(&a, len)) == NULL)
+		return;
+	if (p2p_fwd_decode(buf, len, NULL, &a, &h, &payload, &e2) == 0 &&
+	    p2p_code_is_request(peek_code(payload)))
+		(void)route_error(n, from, &h, e->reload_code, e->what);
+	free(mem);
+}
+
+static void
+deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
+{
+	p2p_decode_opts o = { max_msg(n), P2P_ROLE_DESTINATION };
+	p2p_arena a;
+	void *mem;
+	p2p_msg m;
+	p2p_err e = { 0 };
+	p2p_sig_who who;
+	p2p_bytes raw = { buf, len };
+
+	memset(&who, 0, sizeof(who));
+	if ((mem = arena_for(&a, len)) == NULL)
+		return;
+	if (p2p_msg_decode(buf, len, &o, &a, &m, &e) != 0) {
+		answer_decode_error(n, from, buf, len, &e);
+		goto out;
+	}
+	if (p2p_msg_verify(&m, NULL, n->trust, &who, &e) != 0 ||
+	    !who.has_node) {
+		n->st.bad_signature++;
+		node_log(n, LOG_WARN, "%s: %s dropped: bad signature: %s",
+		    from != NULL ? from->addr : "local",
+		    p2p_code_name(m.code) ? p2p_code_name(m.code) : "message",
+		    e.what ? e.what : "no Node-ID");
+		goto out;
+	}
+	n->st.delivered++;
+	if (p2p_code_is_request(m.code)) {
+		topo_request(n, from, &m, &who);
+	} else {
+		p2p_txn *x = p2p_txn_find(&n->txns, m.transaction_id);
+		req_ctx *c = x != NULL ? x->user : NULL;
+
+		if (c != NULL && c->check && !p2p_id_eq(&c->expect, &who.node)) {
+			n->st.bad_signature++;
+			node_log(n, LOG_WARN, "answer signed by the wrong node");
+			goto out;
+		}
+		cur_who = &who;
+		if (p2p_txn_finish(&n->txns, m.transaction_id,
+		    P2P_TXN_ANSWERED, &m, raw) != 0)
+			node_log(n, LOG_DEBUG, "stray answer dropped");
+		cur_who = NULL;
+	}
+out:
+	p2p_sig_who_clear(&who);
+	free(mem);
+}
+
+static void
+txn_done(void *user, enum p2p_txn_status st, const struct p2p_msg *ans,
+    p2p_bytes raw)
+{
+	req_ctx *c = user;
+
+	(void)raw;
+	if (c->cb != NULL)
+		c->cb(c->n, c->user, st, ans, st == P2P_TXN_ANSWERED ?
+		    cur_who : NULL);
+	free(c);
+}
+
+/* Sign and encode m (contents set by the caller) into w. */
+static int
+seal(p2p_node *n, p2p_msg *m, p2p_wbuf *w)
+{
+	p2p_sigbuf sb;
+	p2p_cert cert;
+	p2p_err e = { 0 };
+
+	p2p_identity_cert(&n->ident, &cert);
+	m->certs = &cert;
+	m->ncerts = 1;
+	if (p2p_msg_sign(m, &n->ident, &sb, &e) != 0) {
+		node_log(n, LOG_ERROR, "signing failed: %s", e.what);
+		return -1;
+	}
+	return p2p_msg_encode(w, m);
+}
+
+static void
+msg_base(p2p_node *n, p2p_msg *m)
+{
+	p2p_msg_init(m);
+	m->overlay = n->overlay_hash;
+	m->config_seq = (uint16_t)n->cfg.sequence;
+	m->ttl = (uint8_t)(n->cfg.initial_ttl ? n->cfg.initial_ttl :
+	    P2P_DEFAULT_TTL);
+}
+
+int
+route_request(p2p_node *n, const p2p_dest *dest, size_t ndest,
+    uint16_t code, const p2p_wbuf *body, const p2p_msg_ext *exts,
+    size_t nexts, p2p_link *via_link, node_ans_cb cb, void *user)
+{
+	p2p_msg m;
+	p2p_wbuf w;
+	p2p_txn *x;
+	req_ctx *c;
+	uint64_t tid;
+	int rc = -1;
+
+	if (ndest == 0 || (n->stopping && code != P2P_LEAVE_REQ))
+		return -1;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -1;
+	c->n = n;
+	c->cb = cb;
+	c->user = user;
+	if (ndest == 1 && dest[0].type == P2P_DEST_NODE &&
+	    !p2p_id_is_wildcard(&dest[0].node)) {
+		c->expect = dest[ndest - 1].node;
+		c->check = 1;
+	}
+	msg_base(n, &m);
+	tid = p2p_txn_new_id(&n->txns);
+	m.transaction_id = tid;
+	m.dest = (p2p_dest *)dest;
+	m.ndest = ndest;
+	m.code = code;
+	m.body.p = body->p;
+	m.body.len = body->len;
+	m.exts = (p2p_msg_ext *)exts;
+	m.nexts = nexts;
+	p2p_w_init(&w, body->len + 1024);
+	if (seal(n, &m, &w) != 0 || w.len > max_msg(n)) {
+		free(c);
+		goto out;
+	}
+	x = p2p_txn_add(&n->txns, tid, w.p, w.len, node_now(n), txn_done, c);
+	if (x == NULL) {
+		node_log(n, LOG_WARN, "transaction table full");
+		free(c);
+		goto out;
+	}
+	if (via_link != NULL) {
+		x->link_id = via_link->id;
+		rc = link_send(via_link, w.p, w.len);
+	} else {
+		rc = route_out(n, w.p, w.len, &m, NULL);
+	}
+	if (rc != 0 && (x = p2p_txn_find(&n->txns, tid)) != NULL) {
+		/* Nowhere to send it: forget it without a callback. */
+		x->cb = NULL;
+		(void)p2p_txn_finish(&n->txns, tid, P2P_TXN_CANCELLED, NULL,
+		    (p2p_bytes){ NULL, 0 });
+		free(c);
+	}
+out:
+	p2p_w_free(&w);
+	return rc;
+}
+
+int
+route_answer(p2p_node *n, p2p_link *from, const p2p_msg *req, uint16_t code,
+    const uint8_t *body, size_t len)
+{
+	p2p_msg m;
+	p2p_wbuf w;
+	p2p_dest *dest;
+	size_t nd = 0;
+	int rc = -1;
+
+	dest = calloc(req->nvia + 1, sizeof(*dest));
+	if (dest == NULL)
+		return -1;
+	if (from == NULL)
+		p2p_dest_node(&dest[nd++], &n->ident.node);
+	else
+		p2p_dest_node(&dest[nd++], &from->peer);
+	for (size_t i = req->nvia; i > 0; i--)
+		dest[nd++] = req->via[i - 1];
+	msg_base(n, &m);
+	m.transaction_id = req->transaction_id;
+	m.dest = dest;
+	m.ndest = nd;
+	m.code = code;
+	m.body.p = body;
+	m.body.len = len;
+	p2p_w_init(&w, len + 1024);
+	if (seal(n, &m, &w) == 0) {
+		if (from == NULL) {
+			deliver_local(n, NULL, w.p, w.len);
+			rc = 0;
+		} else {
+			p2p_link *l = from->open ? from : NULL;
+			rc = l != NULL ? link_send(l, w.p, w.len) :
+			    route_out(n, w.p, w.len, &m, NULL);
+		}
+	}
+	p2p_w_free(&w);
+	free(dest);
+	return rc;
+}
+
+int
+route_error(p2p_node *n, p2p_link *from, const p2p_msg *req, uint16_t code,
+    const char *info)
+{
+	p2p_error_resp er;
+	p2p_wbuf w;
+	int rc = -1;
+
+	er.code = code;
+	er.info.p = (const uint8_t *)info;
+	er.info.len = info != NULL ? strlen(info) : 0;
+	p2p_w_init(&w, 64 + er.info.len);
+	if (p2p_error_encode(&w, &er) == 0)
+		rc = route_answer(n, from, req, P2P_ERROR, w.p, w.len);
+	p2p_w_free(&w);
+	n->st.errors_sent++;
+	return rc;
+}
+
+static void
+resend(void *ctx, p2p_txn *x)
+{
+	p2p_node *n = ctx;
+	p2p_arena a;
+	void *mem;
+	p2p_msg m;
+	p2p_bytes payload;
+	p2p_err e = { 0 };
+
+	if (x->link_id != 0)
+		return;		/* pinned to a link: TCP already retries */
+	if ((mem = arena_for(&a, x->len)) == NULL)
+		return;
+	if (p2p_fwd_decode(x->bytes, x->len, NULL, &a, &m, &payload, &e) == 0)
+		(void)route_out(n, x->bytes, x->len, &m, NULL);
+	free(mem);
+}
+
+void
+route_tick(p2p_node *n, uint64_t now)
+{
+	(void)p2p_txn_tick(&n->txns, now, resend, n);
+}
+
+void
+route_link_gone(p2p_node *n, p2p_link *l)
+{
+	p2p_txn_fail_link(&n->txns, l->id);
+}
+
+int
+route_error_info(const p2p_msg *ans, uint16_t *code, char *text, size_t cap)
+{
+	_Alignas(16) uint8_t mem[256];
+	p2p_arena a;
+	p2p_error_resp er;
+	p2p_err e = { 0 };
+	size_t k;
+
+	p2p_arena_init(&a, mem, sizeof(mem));
+	if (ans->code != P2P_ERROR ||
+	    p2p_error_decode(ans->body, &a, &er, &e) != 0)
+		return -1;
+	*code = er.code;
+	k = er.info.len < cap - 1 ? er.info.len : cap - 1;
+	for (size_t i = 0; i < k; i++)
+		text[i] = (er.info.p[i] >= 0x20 && er.info.p[i] < 0x7f) ?
+		    (char)er.info.p[i] : '?';
+	text[k] = '\0';
+	return 0;
+}
