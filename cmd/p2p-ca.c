@@ -1,0 +1,559 @@
+/*
+ * p2p-ca: the overlay's certificate authority and enrollment server.
+ *
+ *   p2p-ca init --dir DIR --overlay NAME [--key-type ec|rsa]
+ *       [--enroll-url URL] [--bootstrap HOST:PORT]...
+ *       [--self-signed-permitted] [--max-ids-per-user N]
+ *   p2p-ca user add|del|list --dir DIR [NAME] [--password-file F]
+ *       [--quota N] [--json]
+ *   p2p-ca serve --dir DIR --listen ADDR:PORT
+ *   p2p-ca issue --dir DIR --csr FILE --user NAME [--ids N] [--out FILE]
+ *   p2p-ca revoke --dir DIR SERIAL|NODE-ID
+ *   p2p-ca list --dir DIR [--json]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "ca.h"
+#include "cli.h"
+#include "enroll.h"
+#include "ident.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: p2p-ca init --dir DIR --overlay NAME [--key-type ec|rsa]\n"
+"              [--enroll-url URL] [--bootstrap HOST:PORT]...\n"
+"              [--self-signed-permitted] [--max-ids-per-user N]\n"
+"       p2p-ca user add --dir DIR [--password-file F] [--quota N] NAME\n"
+"       p2p-ca user del --dir DIR NAME\n"
+"       p2p-ca user list --dir DIR [--json]\n"
+"       p2p-ca serve --dir DIR --listen ADDR:PORT\n"
+"       p2p-ca issue --dir DIR --csr FILE --user NAME [--ids N] [--out FILE]\n"
+"       p2p-ca revoke --dir DIR SERIAL|NODE-ID\n"
+"       p2p-ca list --dir DIR [--json]\n"
+"See p2p-ca(1).\n");
+}
+
+static _Noreturn void
+bad_usage(const char *fmt, const char *arg)
+{
+	if (fmt != NULL)
+		p2p_cli_warn(fmt, arg);
+	usage(stderr);
+	exit(P2P_EXIT_USAGE);
+}
+
+static unsigned
+count_arg(const char *s, const char *opt, unsigned max)
+{
+	char *ep;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &ep, 10);
+	if (*s == '\0' || *ep != '\0' || errno != 0 || v < 1 ||
+	    v > (long)max) {
+		p2p_cli_warn("%s wants a number from 1 to %u", opt, max);
+		exit(P2P_EXIT_USAGE);
+	}
+	return (unsigned)v;
+}
+
+/* Options every subcommand shares; 0 if handled. */
+struct common {
+	const char *dir;
+	int json;
+};
+
+enum { O_DIR = 0x100, O_JSON, O_HELP };
+
+#define COMMON_OPTS							\
+	{ "dir", required_argument, NULL, O_DIR },			\
+	{ "json", no_argument, NULL, O_JSON },				\
+	{ "help", no_argument, NULL, O_HELP }
+
+static int
+common_opt(int ch, struct common *c)
+{
+	switch (ch) {
+	case O_DIR:
+		c->dir = optarg;
+		return 0;
+	case O_JSON:
+		c->json = 1;
+		return 0;
+	case O_HELP:
+		usage(stdout);
+		exit(P2P_EXIT_OK);
+	default:
+		return -1;
+	}
+}
+
+static void
+need_dir(const struct common *c)
+{
+	if (c->dir == NULL)
+		bad_usage("--dir DIR is required", NULL);
+}
+
+static void
+open_ca(p2p_ca *ca, const char *dir, int exclusive)
+{
+	char err[512];
+
+	if (p2p_ca_open(ca, dir, exclusive, err, sizeof(err)) != 0)
+		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
+}
+
+static void
+commit_ca(p2p_ca *ca)
+{
+	char err[512];
+
+	if (p2p_ca_commit(ca, err, sizeof(err)) != 0) {
+		p2p_ca_close(ca);
+		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
+	}
+}
+
+/* ---- init ---- */
+
+static int
+cmd_init(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_OPTS,
+		{ "overlay", required_argument, NULL, 'o' },
+		{ "key-type", required_argument, NULL, 'k' },
+		{ "enroll-url", required_argument, NULL, 'e' },
+		{ "bootstrap", required_argument, NULL, 'b' },
+		{ "self-signed-permitted", no_argument, NULL, 's' },
+		{ "max-ids-per-user", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *boot[64];
+	p2p_ca_init_opts o;
+	struct common c = { 0 };
+	char err[512], path[PATH_MAX], fpr[80];
+	p2p_err e;
+	X509 *root;
+	int ch;
+
+	memset(&o, 0, sizeof(o));
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (common_opt(ch, &c) == 0)
+			continue;
+		switch (ch) {
+		case 'o': o.overlay = optarg; break;
+		case 'k':
+			if (strcmp(optarg, "ec") == 0)
+				o.key_type = P2P_KEY_EC_P256;
+			else if (strcmp(optarg, "rsa") == 0)
+				o.key_type = P2P_KEY_RSA2048;
+			else
+				bad_usage("--key-type: ec or rsa, not %s",
+				    optarg);
+			break;
+		case 'e': o.enroll_url = optarg; break;
+		case 'b':
+			if (o.nbootstrap == 64)
+				bad_usage("at most 64 --bootstrap", NULL);
+			boot[o.nbootstrap++] = optarg;
+			break;
+		case 's': o.self_signed_permitted = 1; break;
+		case 'm':
+			o.max_ids_per_user = count_arg(optarg,
+			    "--max-ids-per-user", P2P_CERT_MAX_IDS);
+			break;
+		default: bad_usage(NULL, NULL);
+		}
+	}
+	if (optind != argc)
+		bad_usage("unexpected argument %s", argv[optind]);
+	need_dir(&c);
+	if (o.overlay == NULL)
+		bad_usage("--overlay NAME is required", NULL);
+	o.dir = c.dir;
+	o.bootstrap = boot;
+	if (p2p_ca_init(&o, err, sizeof(err)) != 0)
+		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
+	snprintf(path, sizeof(path), "%s/ca.pem", c.dir);
+	if ((root = p2p_cert_load(path, &e)) == NULL ||
+	    p2p_cert_fingerprint(root, fpr, sizeof(fpr)) != 0)
+		p2p_cli_die(P2P_EXIT_FAIL, "%s: cannot read it back", path);
+	X509_free(root);
+	printf("overlay      %s\nroot         %s\nfingerprint  %s\n"
+	    "config       %s/overlay.xml\n", o.overlay, path, fpr, c.dir);
+	return P2P_EXIT_OK;
+}
+
+/* ---- user ---- */
+
+static void
+print_users(FILE *out, const json_t *v, void *arg)
+{
+	size_t i, j;
+	json_t *u, *id;
+
+	(void)arg;
+	fprintf(out, "%-24s %5s  %s\n", "USER", "QUOTA", "NODE-IDS");
+	json_array_foreach(v, i, u) {
+		fprintf(out, "%-24s %5lld ", json_string_value(json_object_get(u,
+		    "user")), (long long)json_integer_value(json_object_get(u,
+		    "quota")));
+		json_array_foreach(json_object_get(u, "node_ids"), j, id)
+			fprintf(out, " %s", json_string_value(id));
+		fputc('\n', out);
+	}
+}
+
+static int
+user_add(p2p_ca *ca, const char *name, const char *pwfile, unsigned quota)
+{
+	char pw[P2P_CA_PASSWORD_MAX + 2], again[P2P_CA_PASSWORD_MAX + 2];
+	char err[512];
+	int rc;
+
+	if (p2p_password_read(pwfile, "New password: ", pw, sizeof(pw), err,
+	    sizeof(err)) != 0)
+		return p2p_cli_warn("%s", err), P2P_EXIT_FAIL;
+	if (pwfile == NULL) {
+		if (p2p_password_read(NULL, "Again: ", again, sizeof(again),
+		    err, sizeof(err)) != 0 || strcmp(pw, again) != 0) {
+			OPENSSL_cleanse(pw, sizeof(pw));
+			return p2p_cli_warn("passwords do not match"),
+			    P2P_EXIT_FAIL;
+		}
+		OPENSSL_cleanse(again, sizeof(again));
+	}
+	rc = p2p_ca_user_add(ca, name, pw, quota, 0, err, sizeof(err));
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (rc != 0)
+		return p2p_cli_warn("%s", err), P2P_EXIT_FAIL;
+	commit_ca(ca);
+	printf("added user %s\n", name);
+	return P2P_EXIT_OK;
+}
+
+static int
+cmd_user(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_OPTS,
+		{ "password-file", required_argument, NULL, 'p' },
+		{ "quota", required_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct common c = { 0 };
+	const char *pwfile = NULL, *verb;
+	char err[512];
+	unsigned quota = 0;
+	p2p_ca ca;
+	json_t *v;
+	int ch, rc = P2P_EXIT_OK;
+
+	if (argc < 2 || argv[1][0] == '-')
+		bad_usage("user: add, del or list?", NULL);
+	verb = argv[1];
+	argc--;
+	argv++;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (common_opt(ch, &c) == 0)
+			continue;
+		if (ch == 'p')
+			pwfile = optarg;
+		else if (ch == 'q')
+			quota = count_arg(optarg, "--quota", P2P_CERT_MAX_IDS);
+		else
+			bad_usage(NULL, NULL);
+	}
+	need_dir(&c);
+	if (strcmp(verb, "list") == 0) {
+		if (optind != argc)
+			bad_usage("unexpected argument %s", argv[optind]);
+		open_ca(&ca, c.dir, 0);
+		if ((v = p2p_ca_user_list(&ca)) == NULL ||
+		    p2p_cli_print(stdout, v, c.json, print_users, NULL) != 0)
+			rc = P2P_EXIT_FAIL;
+		json_decref(v);
+		p2p_ca_close(&ca);
+		return rc;
+	}
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "del") != 0)
+		bad_usage("user: unknown action %s", verb);
+	if (optind + 1 != argc)
+		bad_usage("user %s: one user NAME expected", verb);
+	open_ca(&ca, c.dir, 1);
+	if (strcmp(verb, "add") == 0)
+		rc = user_add(&ca, argv[optind], pwfile, quota);
+	else if (p2p_ca_user_del(&ca, argv[optind], err, sizeof(err)) != 0) {
+		p2p_cli_warn("%s", err);
+		rc = P2P_EXIT_FAIL;
+	} else {
+		commit_ca(&ca);
+		printf("deleted user %s\n", argv[optind]);
+	}
+	p2p_ca_close(&ca);
+	return rc;
+}
+
+/* ---- serve ---- */
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_OPTS,
+		{ "listen", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 }
+	};
+	p2p_enroll_serve_opts o;
+	struct common c = { 0 };
+	char err[512];
+	int ch;
+
+	memset(&o, 0, sizeof(o));
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (common_opt(ch, &c) == 0)
+			continue;
+		if (ch == 'l')
+			o.listen = optarg;
+		else
+			bad_usage(NULL, NULL);
+	}
+	if (optind != argc)
+		bad_usage("unexpected argument %s", argv[optind]);
+	need_dir(&c);
+	if (o.listen == NULL)
+		bad_usage("--listen ADDR:PORT is required", NULL);
+	o.dir = c.dir;
+	if (p2p_enroll_serve(&o, err, sizeof(err)) != 0)
+		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
+	return P2P_EXIT_OK;
+}
+
+/* ---- issue ---- */
+
+static X509_REQ *
+read_csr(const char *path)
+{
+	uint8_t *p;
+	size_t n;
+	X509_REQ *csr = NULL;
+	p2p_err e;
+	BIO *b;
+
+	if (p2p_file_read(path, 65536, &p, &n) != 0)
+		p2p_cli_die(P2P_EXIT_FAIL, "cannot read %s: %s", path,
+		    strerror(errno));
+	if (n > 10 && memcmp(p, "-----BEGIN", 10) == 0) {
+		if ((b = BIO_new_mem_buf(p, (int)n)) != NULL)
+			csr = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+		BIO_free(b);
+		ERR_clear_error();
+	} else
+		csr = p2p_csr_from_der(p, n, &e);
+	free(p);
+	if (csr == NULL)
+		p2p_cli_die(P2P_EXIT_FAIL, "%s: not a PKCS#10 request (PEM or "
+		    "DER)", path);
+	return csr;
+}
+
+static int
+cmd_issue(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_OPTS,
+		{ "csr", required_argument, NULL, 'c' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "ids", required_argument, NULL, 'n' },
+		{ "out", required_argument, NULL, 'O' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct common c = { 0 };
+	const char *csrf = NULL, *user = NULL, *out = NULL;
+	char why[256], hex[P2P_ID_HEXLEN + 1];
+	enum p2p_ca_refusal r;
+	unsigned nids = 1;
+	p2p_cert_info ci;
+	X509_REQ *csr;
+	X509 *x;
+	p2p_ca ca;
+	p2p_err e;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (common_opt(ch, &c) == 0)
+			continue;
+		switch (ch) {
+		case 'c': csrf = optarg; break;
+		case 'u': user = optarg; break;
+		case 'n': nids = count_arg(optarg, "--ids", P2P_CERT_MAX_IDS);
+			break;
+		case 'O': out = optarg; break;
+		default: bad_usage(NULL, NULL);
+		}
+	}
+	if (optind != argc)
+		bad_usage("unexpected argument %s", argv[optind]);
+	need_dir(&c);
+	if (csrf == NULL || user == NULL)
+		bad_usage("--csr FILE and --user NAME are required", NULL);
+	csr = read_csr(csrf);
+	open_ca(&ca, c.dir, 1);
+	r = p2p_ca_issue(&ca, user, csr, nids, &x, why, sizeof(why));
+	X509_REQ_free(csr);
+	if (r != P2P_CA_ISSUED) {
+		p2p_ca_close(&ca);
+		p2p_cli_die(P2P_EXIT_FAIL, "refused: %s (%s)",
+		    p2p_ca_refusal_token(r), why);
+	}
+	if (out != NULL && p2p_cert_save(x, out, &e) != 0) {
+		X509_free(x);
+		p2p_ca_close(&ca);
+		p2p_cli_die(P2P_EXIT_FAIL, "%s: %s", out, e.what);
+	}
+	if (p2p_ca_commit(&ca, why, sizeof(why)) != 0) {
+		X509_free(x);
+		p2p_ca_close(&ca);
+		p2p_cli_die(P2P_EXIT_FAIL, "%s", why);
+	}
+	p2p_ca_close(&ca);
+	if (out == NULL)
+		PEM_write_X509(stdout, x);
+	if (p2p_cert_info_get(x, &ci, &e) == 0) {
+		fprintf(stderr, "issued serial %s to %s:", ci.serial, user);
+		for (size_t i = 0; i < ci.nids; i++)
+			fprintf(stderr, " %s", p2p_id_hex(&ci.ids[i], hex));
+		fputc('\n', stderr);
+	}
+	X509_free(x);
+	return P2P_EXIT_OK;
+}
+
+/* ---- revoke ---- */
+
+static int
+cmd_revoke(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_OPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct common c = { 0 };
+	char err[512];
+	size_t n;
+	p2p_ca ca;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1)
+		if (common_opt(ch, &c) != 0)
+			bad_usage(NULL, NULL);
+	need_dir(&c);
+	if (optind + 1 != argc)
+		bad_usage("revoke: one SERIAL or NODE-ID expected", NULL);
+	open_ca(&ca, c.dir, 1);
+	if (p2p_ca_revoke(&ca, argv[optind], &n, err, sizeof(err)) != 0) {
+		p2p_ca_close(&ca);
+		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
+	}
+	if (n > 0)
+		commit_ca(&ca);
+	printf(n > 0 ? "revoked %zu certificate(s); CRL and configuration "
+	    "(sequence %lld) published\n" : "already revoked\n", n,
+	    (long long)json_integer_value(json_object_get(ca.state,
+	    "sequence")));
+	p2p_ca_close(&ca);
+	return P2P_EXIT_OK;
+}
+
+/* ---- list ---- */
+
+static void
+print_certs(FILE *out, const json_t *v, void *arg)
+{
+	size_t i, j;
+	json_t *c, *id;
+
+	(void)arg;
+	fprintf(out, "%-34s %-16s %-20s %-7s %s\n", "SERIAL", "USER",
+	    "EXPIRES", "REVOKED", "NODE-IDS");
+	json_array_foreach(v, i, c) {
+		fprintf(out, "%-34s %-16s %-20s %-7s",
+		    json_string_value(json_object_get(c, "serial")),
+		    json_string_value(json_object_get(c, "user")),
+		    json_string_value(json_object_get(c, "not_after")),
+		    json_is_true(json_object_get(c, "revoked")) ? "yes" : "no");
+		json_array_foreach(json_object_get(c, "node_ids"), j, id)
+			fprintf(out, " %s", json_string_value(id));
+		fputc('\n', out);
+	}
+}
+
+static int
+cmd_list(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_OPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct common c = { 0 };
+	p2p_ca ca;
+	json_t *v;
+	int ch, rc = P2P_EXIT_OK;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1)
+		if (common_opt(ch, &c) != 0)
+			bad_usage(NULL, NULL);
+	if (optind != argc)
+		bad_usage("unexpected argument %s", argv[optind]);
+	need_dir(&c);
+	open_ca(&ca, c.dir, 0);
+	if ((v = p2p_ca_list(&ca)) == NULL ||
+	    p2p_cli_print(stdout, v, c.json, print_certs, NULL) != 0)
+		rc = P2P_EXIT_FAIL;
+	json_decref(v);
+	p2p_ca_close(&ca);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} cmds[] = {
+	{ "init", cmd_init },
+	{ "user", cmd_user },
+	{ "serve", cmd_serve },
+	{ "issue", cmd_issue },
+	{ "revoke", cmd_revoke },
+	{ "list", cmd_list },
+};
+
+int
+main(int argc, char **argv)
+{
+	p2p_cli_init(argv[0]);
+	if (argc < 2)
+		bad_usage(NULL, NULL);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return P2P_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	bad_usage("unknown command %s", argv[1]);
+}
