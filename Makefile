@@ -59,7 +59,12 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBA) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lcmocka
 
-unit: $(UNITS)
+unit: $(UNITS) $(BUILD)/kit/p2p-testkit
+
+# Fixtures for the end-to-end tests (not installed).
+$(BUILD)/kit/p2p-testkit: tests/kit/p2p-testkit.c $(LIBA) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # libFuzzer targets: always clang, with ASan and UBSan, over the sources.
 FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \

@@ -225,6 +225,14 @@ toolong:
 }
 
 static void
+tls_log(int level, const char *msg, void *arg)
+{
+	/* The node reports refused links itself; TLS details are for
+	 * debugging. */
+	node_log(arg, level <= 1 ? LOG_DEBUG : level, "tls: %s", msg);
+}
+
+static void
 on_tick(uv_timer_t *t)
 {
 	p2p_node *n = t->data;
@@ -350,6 +358,7 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	}
 	if (n->opts.use_syslog)
 		openlog("p2p-node", LOG_PID, LOG_DAEMON);
+	p2p_tls_set_log(tls_log, n);
 	if (load_dir(n, err, errlen) != 0)
 		goto out;
 	p2p_txn_params_default(&tp);
@@ -391,10 +400,12 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	uv_run(n->loop, UV_RUN_DEFAULT);
 	rc = n->exit_code;
 	node_log(n, LOG_INFO, "stopped");
+	p2p_tls_set_log(NULL, NULL);
 	node_free(n);
 	free(n);
 	return rc;
 out:
+	p2p_tls_set_log(NULL, NULL);
 	if (n->listener != NULL)
 		p2p_tls_listener_close(n->listener);
 	if (n->ctl != NULL)

@@ -145,6 +145,10 @@ int route_request(p2p_node *n, const p2p_dest *dest, size_t ndest,
     size_t nexts, p2p_link *via_link, node_ans_cb cb, void *user);
 int route_answer(p2p_node *n, p2p_link *from, const p2p_msg *req,
     uint16_t code, const uint8_t *body, size_t len);
+/* The same with message extensions (a Diagnostic_Ping answer, say). */
+int route_answer_ext(p2p_node *n, p2p_link *from, const p2p_msg *req,
+    uint16_t code, const uint8_t *body, size_t len, const p2p_msg_ext *exts,
+    size_t nexts);
 int route_error(p2p_node *n, p2p_link *from, const p2p_msg *req,
     uint16_t code, const char *info);
 void route_tick(p2p_node *n, uint64_t now);

@@ -442,6 +442,14 @@ int
 route_answer(p2p_node *n, p2p_link *from, const p2p_msg *req, uint16_t code,
     const uint8_t *body, size_t len)
 {
+	return route_answer_ext(n, from, req, code, body, len, NULL, 0);
+}
+
+int
+route_answer_ext(p2p_node *n, p2p_link *from, const p2p_msg *req,
+    uint16_t code, const uint8_t *body, size_t len, const p2p_msg_ext *exts,
+    size_t nexts)
+{
 	p2p_msg m;
 	p2p_wbuf w;
 	p2p_dest *dest;
@@ -464,6 +472,8 @@ route_answer(p2p_node *n, p2p_link *from, const p2p_msg *req, uint16_t code,
 	m.code = code;
 	m.body.p = body;
 	m.body.len = len;
+	m.exts = (p2p_msg_ext *)exts;
+	m.nexts = nexts;
 	p2p_w_init(&w, len + 1024);
 	if (seal(n, &m, &w) == 0) {
 		if (from == NULL) {

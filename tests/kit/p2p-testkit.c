@@ -1,0 +1,510 @@
+/*
+ * p2p-testkit: fixtures for the end-to-end tests; not installed.
+ *
+ *   p2p-testkit overlay --dir DIR --nodes N [--overlay NAME]
+ *                       [--bad other-ca|expired|revoked]...
+ *       A CA (DIR/ca), a signed configuration and N node directories
+ *       DIR/n0 .. DIR/n<N-1> (key.pem, cert.pem, ca.pem, overlay.xml), as
+ *       p2p-enroll leaves them. Each --bad adds DIR/<kind>: an identity
+ *       from another CA, an expired one, or one the CA revoked (its CRL is
+ *       then written as crl.pem into every node directory).
+ *
+ *   p2p-testkit send --dir NODEDIR --to IP:PORT --msg ping|join-other
+ *                    [--corrupt-signature] [--timeout S]
+ *       Open a TLS link with NODEDIR's identity, send one request to the
+ *       node at the other end and print what came back: "answer <Code>",
+ *       "error <Error_Name> <text>", "closed <reason>" or "timeout".
+ *       join-other is a JoinReq naming a Node-ID other than the signer's;
+ *       --corrupt-signature flips a bit of the signature value.
+ *       Exit 0 when an answer (or Error) came, 1 otherwise.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "body_link.h"
+#include "config.h"
+#include "frame.h"
+#include "ident.h"
+#include "msg.h"
+#include "sign.h"
+#include "tls.h"
+
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+static void
+die(const char *what, const p2p_err *e)
+{
+	fprintf(stderr, "p2p-testkit: %s%s%s\n", what, e != NULL ? ": " : "",
+	    e != NULL && e->what != NULL ? e->what : "");
+	exit(2);
+}
+
+static void
+path(char *buf, size_t cap, const char *a, const char *b)
+{
+	if ((size_t)snprintf(buf, cap, "%s/%s", a, b) >= cap)
+		die("path too long", NULL);
+}
+
+static X509 *
+issue(EVP_PKEY *cak, X509 *ca, EVP_PKEY *key, const char *overlay,
+    const char *user, time_t nb, time_t na, p2p_id *id)
+{
+	p2p_err e = { 0 };
+	X509_REQ *r = p2p_csr_make(key, &e);
+	p2p_issue is;
+	X509 *c;
+
+	if (r == NULL)
+		die("CSR", &e);
+	if (p2p_id_random(id) != 0)
+		die("random", NULL);
+	memset(&is, 0, sizeof(is));
+	is.overlay = overlay;
+	is.user = user;
+	is.ids = id;
+	is.nids = 1;
+	is.not_before = nb;
+	is.not_after = na;
+	c = p2p_cert_issue(cak, ca, r, &is, &e);
+	X509_REQ_free(r);
+	if (c == NULL)
+		die("issue", &e);
+	return c;
+}
+
+/* A node directory whose certificate issuer (cak, issuer) may differ from
+ * the root it is given as ca.pem (ca). */
+static void
+write_node(const char *dir, const char *conf, size_t len, X509 *ca,
+    X509 *issuer, EVP_PKEY *cak, const char *overlay, const char *user, time_t nb,
+    time_t na, char *serial, size_t serialcap)
+{
+	char p[1024];
+	p2p_err e = { 0 };
+	EVP_PKEY *k = p2p_key_generate(P2P_KEY_EC_P256, &e);
+	p2p_id id;
+	X509 *c;
+	FILE *f;
+
+	if (k == NULL)
+		die("key", &e);
+	c = issue(cak, issuer, k, overlay, user, nb, na, &id);
+	if (mkdir(dir, 0700) != 0)
+		die(dir, NULL);
+	path(p, sizeof(p), dir, "overlay.xml");
+	if ((f = fopen(p, "w")) == NULL || fwrite(conf, 1, len, f) != len ||
+	    fclose(f) != 0)
+		die(p, NULL);
+	path(p, sizeof(p), dir, "ca.pem");
+	if (p2p_cert_save(ca, p, &e) != 0)
+		die(p, &e);
+	path(p, sizeof(p), dir, "key.pem");
+	if (p2p_key_save(k, p, &e) != 0)
+		die(p, &e);
+	path(p, sizeof(p), dir, "cert.pem");
+	if (p2p_cert_save(c, p, &e) != 0)
+		die(p, &e);
+	if (serial != NULL) {
+		p2p_cert_info ci;
+		if (p2p_cert_info_get(c, &ci, &e) != 0)
+			die("cert info", &e);
+		snprintf(serial, serialcap, "%s", ci.serial);
+	}
+	EVP_PKEY_free(k);
+	X509_free(c);
+}
+
+static int
+cmd_overlay(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "nodes", required_argument, NULL, 'n' },
+		{ "overlay", required_argument, NULL, 'o' },
+		{ "bad", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL, *overlay = "test.p2psip", *bad[8];
+	size_t nbad = 0;
+	int nodes = 0, c;
+	p2p_err e = { 0 };
+	char p[1024], cadir[1024], user[128];
+	time_t now = time(NULL);
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'n': nodes = atoi(optarg); break;
+		case 'o': overlay = optarg; break;
+		case 'b':
+			if (nbad < 8)
+				bad[nbad++] = optarg;
+			break;
+		default: return 2;
+		}
+	}
+	if (dir == NULL || nodes < 0 || nodes > 1000)
+		die("overlay: --dir DIR --nodes N", NULL);
+	mkdir(dir, 0755);
+	path(cadir, sizeof(cadir), dir, "ca");
+	if (mkdir(cadir, 0700) != 0)
+		die(cadir, NULL);
+
+	EVP_PKEY *cak = p2p_key_generate(P2P_KEY_EC_P256, &e);
+	X509 *ca = cak != NULL ? p2p_ca_create(cak, "p2psip test CA", 30,
+	    &e) : NULL;
+	if (ca == NULL)
+		die("CA", &e);
+	path(p, sizeof(p), cadir, "ca.pem");
+	if (p2p_cert_save(ca, p, &e) != 0)
+		die(p, &e);
+	path(p, sizeof(p), cadir, "ca.key");
+	if (p2p_key_save(cak, p, &e) != 0)
+		die(p, &e);
+
+	/* The configuration, signed by a CA-issued signer. */
+	EVP_PKEY *sk = p2p_key_generate(P2P_KEY_EC_P256, &e);
+	p2p_id sid;
+	X509 *sc = issue(cak, ca, sk, overlay, "config-signer", 0,
+	    now + 30 * 86400, &sid);
+	p2p_config cf;
+	p2p_identity ident;
+	p2p_wbuf w, s;
+	uint8_t *der;
+	size_t dl;
+
+	p2p_config_init(&cf);
+	cf.instance_name = strdup(overlay);
+	cf.sequence = 1;
+	cf.no_ice = 1;
+	if (p2p_cert_to_der(ca, &der, &dl, &e) != 0 ||
+	    p2p_config_add_root_cert(&cf, der, dl) != 0)
+		die("root cert", &e);
+	free(der);
+	p2p_config_add_id(&cf.config_signers, &cf.nconfig_signers, &sid);
+	p2p_config_add_builtin_kind(&cf, P2P_KIND_SIP_REGISTRATION, 10, 4096);
+	p2p_w_init(&w, 0);
+	p2p_w_init(&s, 0);
+	if (p2p_config_write(&cf, &w, &e) != 0)
+		die("config", &e);
+	if (p2p_identity_init(&ident, sk, sc, NULL, &e) != 0 ||
+	    p2p_config_sign((const char *)w.p, w.len, &ident, &s, &e) != 0)
+		die("config signature", &e);
+
+	for (int i = 0; i < nodes; i++) {
+		char nd[64];
+		snprintf(nd, sizeof(nd), "n%d", i);
+		path(p, sizeof(p), dir, nd);
+		snprintf(user, sizeof(user), "user%d@%s", i, overlay);
+		write_node(p, (const char *)s.p, s.len, ca, ca, cak, overlay, user,
+		    0, now + 30 * 86400, NULL, 0);
+	}
+	for (size_t i = 0; i < nbad; i++) {
+		path(p, sizeof(p), dir, bad[i]);
+		snprintf(user, sizeof(user), "%s@%s", bad[i], overlay);
+		if (strcmp(bad[i], "other-ca") == 0) {
+			EVP_PKEY *ok = p2p_key_generate(P2P_KEY_EC_P256, &e);
+			X509 *oca = p2p_ca_create(ok, "another CA", 30, &e);
+			if (oca == NULL)
+				die("other CA", &e);
+			/* Its ca.pem is the real root: only the cert differs. */
+			write_node(p, (const char *)s.p, s.len, ca, oca, ok, overlay,
+			    user, 0, now + 30 * 86400, NULL, 0);
+			X509_free(oca);
+			EVP_PKEY_free(ok);
+		} else if (strcmp(bad[i], "expired") == 0) {
+			write_node(p, (const char *)s.p, s.len, ca, ca, cak, overlay,
+			    user, now - 3 * 86400, now - 86400, NULL, 0);
+		} else if (strcmp(bad[i], "revoked") == 0) {
+			char serial[64];
+			const char *list[1] = { serial };
+			X509_CRL *crl;
+			write_node(p, (const char *)s.p, s.len, ca, ca, cak, overlay,
+			    user, 0, now + 30 * 86400, serial, sizeof(serial));
+			crl = p2p_crl_make(cak, ca, list, 1, 7, &e);
+			if (crl == NULL)
+				die("CRL", &e);
+			for (int j = 0; j <= nodes; j++) {
+				char nd[64], cp[1024];
+				FILE *f;
+				if (j < nodes)
+					snprintf(nd, sizeof(nd), "n%d", j);
+				else
+					snprintf(nd, sizeof(nd), "%s", bad[i]);
+				path(cp, sizeof(cp), dir, nd);
+				strncat(cp, "/crl.pem", sizeof(cp) - strlen(cp) - 1);
+				if ((f = fopen(cp, "w")) == NULL ||
+				    !PEM_write_X509_CRL(f, crl) || fclose(f) != 0)
+					die(cp, NULL);
+			}
+			X509_CRL_free(crl);
+		} else {
+			die("--bad: other-ca, expired or revoked", NULL);
+		}
+	}
+	p2p_identity_free(&ident);
+	p2p_config_free(&cf);
+	p2p_w_free(&w);
+	p2p_w_free(&s);
+	X509_free(sc);
+	EVP_PKEY_free(sk);
+	X509_free(ca);
+	EVP_PKEY_free(cak);
+	return 0;
+}
+
+/* ---- send ---- */
+
+static struct {
+	p2p_identity id;
+	const char *msg;
+	int corrupt;
+	uint32_t overlay;
+	int done;
+	int rc;
+	uint8_t rx[1 << 16];
+	size_t rxlen;
+	uv_timer_t timer;
+} S;
+
+static void
+k_open(p2p_tls_conn *c)
+{
+	X509 *peer = p2p_tls_conn_peer_cert(c);
+	p2p_cert_info ci;
+	p2p_err e = { 0 };
+	p2p_msg m;
+	p2p_dest d;
+	p2p_cert cert;
+	p2p_sigbuf sb;
+	p2p_wbuf body, w, f;
+
+	if (peer == NULL || p2p_cert_info_get(peer, &ci, &e) != 0 ||
+	    ci.nids == 0)
+		die("peer certificate", &e);
+	p2p_msg_init(&m);
+	m.overlay = S.overlay;
+	m.config_seq = 1;
+	if (RAND_bytes((unsigned char *)&m.transaction_id, 8) != 1)
+		die("random", NULL);
+	p2p_dest_node(&d, &ci.ids[0]);
+	m.dest = &d;
+	m.ndest = 1;
+	p2p_w_init(&body, 64);
+	if (strcmp(S.msg, "ping") == 0) {
+		p2p_ping_req pr = { { NULL, 0 } };
+		m.code = P2P_PING_REQ;
+		p2p_ping_req_encode(&body, &pr);
+	} else if (strcmp(S.msg, "join-other") == 0) {
+		p2p_join_req jr;
+		memset(&jr, 0, sizeof(jr));
+		p2p_id_random(&jr.joining_peer_id);
+		m.code = P2P_JOIN_REQ;
+		p2p_join_req_encode(&body, &jr);
+	} else {
+		die("--msg: ping or join-other", NULL);
+	}
+	m.body.p = body.p;
+	m.body.len = body.len;
+	p2p_identity_cert(&S.id, &cert);
+	m.certs = &cert;
+	m.ncerts = 1;
+	if (p2p_msg_sign(&m, &S.id, &sb, &e) != 0)
+		die("sign", &e);
+	if (S.corrupt && m.sig.value.len > 0)
+		sb.b[m.sig.value.len / 2] ^= 0x01;
+	p2p_w_init(&w, 0);
+	p2p_w_init(&f, 0);
+	if (p2p_msg_encode(&w, &m) != 0 ||
+	    p2p_frame_data_encode(&f, 0, w.p, w.len) != 0)
+		die("encode", NULL);
+	p2p_tls_write(c, f.p, f.len);
+	p2p_w_free(&body);
+	p2p_w_free(&w);
+	p2p_w_free(&f);
+}
+
+static void
+finish(p2p_tls_conn *c, int rc)
+{
+	S.done = 1;
+	S.rc = rc;
+	uv_timer_stop(&S.timer);
+	uv_close((uv_handle_t *)&S.timer, NULL);
+	p2p_tls_close(c);
+}
+
+static void
+k_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
+{
+	if (S.done)
+		return;
+	if (len > sizeof(S.rx) - S.rxlen) {
+		printf("closed too much data\n");
+		finish(c, 1);
+		return;
+	}
+	memcpy(S.rx + S.rxlen, data, len);
+	S.rxlen += len;
+	for (;;) {
+		p2p_frame fr;
+		p2p_err e = { 0 };
+		size_t used;
+		int st = p2p_frame_parse(S.rx, S.rxlen, 0, &fr, &used, &e);
+		if (st != P2P_FRAME_OK)
+			return;
+		if (fr.type == P2P_FRAME_DATA) {
+			_Alignas(16) static uint8_t mem[1 << 16];
+			p2p_arena a;
+			p2p_msg m;
+			p2p_arena_init(&a, mem, sizeof(mem));
+			if (p2p_msg_decode(fr.message.p, fr.message.len, NULL, &a,
+			    &m, &e) != 0) {
+				printf("closed undecodable answer\n");
+				finish(c, 1);
+				return;
+			}
+			if (m.code == P2P_ERROR) {
+				p2p_error_resp er;
+				if (p2p_error_decode(m.body, &a, &er, &e) == 0)
+					printf("error %s %.*s\n",
+					    p2p_error_name(er.code) ?
+					    p2p_error_name(er.code) : "?",
+					    (int)er.info.len, er.info.p);
+			} else {
+				printf("answer %s\n", p2p_code_name(m.code) ?
+				    p2p_code_name(m.code) : "?");
+			}
+			finish(c, 0);
+			return;
+		}
+		memmove(S.rx, S.rx + used, S.rxlen - used);
+		S.rxlen -= used;
+	}
+}
+
+static void
+k_close(p2p_tls_conn *c, const char *reason)
+{
+	(void)c;
+	if (!S.done) {
+		printf("closed %s\n", reason != NULL ? reason : "");
+		S.done = 1;
+		S.rc = 1;
+		uv_timer_stop(&S.timer);
+		uv_close((uv_handle_t *)&S.timer, NULL);
+	}
+}
+
+static p2p_tls_conn *S_conn;
+
+static void
+k_timeout(uv_timer_t *t)
+{
+	(void)t;
+	if (!S.done) {
+		printf("timeout\n");
+		finish(S_conn, 1);
+	}
+}
+
+static int
+cmd_send(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "to", required_argument, NULL, 't' },
+		{ "msg", required_argument, NULL, 'm' },
+		{ "corrupt-signature", no_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL, *to = NULL;
+	char p[1024], ip[64], err[256];
+	double timeout = 5;
+	p2p_err e = { 0 };
+	p2p_config cf;
+	p2p_tls_ctx_opts o;
+	p2p_tls_ctx *ctx;
+	p2p_tls_cbs cbs = { k_open, k_read, NULL, k_close };
+	EVP_PKEY *k;
+	X509 *c;
+	char *doc;
+	long dl;
+	FILE *f;
+	int ch;
+
+	S.msg = "ping";
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 't': to = optarg; break;
+		case 'm': S.msg = optarg; break;
+		case 'c': S.corrupt = 1; break;
+		case 'T': timeout = atof(optarg); break;
+		default: return 2;
+		}
+	}
+	if (dir == NULL || to == NULL || strchr(to, ':') == NULL)
+		die("send: --dir NODEDIR --to IP:PORT", NULL);
+	snprintf(ip, sizeof(ip), "%.*s", (int)(strrchr(to, ':') - to), to);
+	path(p, sizeof(p), dir, "key.pem");
+	if ((k = p2p_key_load(p, &e)) == NULL)
+		die(p, &e);
+	path(p, sizeof(p), dir, "cert.pem");
+	if ((c = p2p_cert_load(p, &e)) == NULL)
+		die(p, &e);
+	if (p2p_identity_init(&S.id, k, c, NULL, &e) != 0)
+		die("identity", &e);
+	path(p, sizeof(p), dir, "overlay.xml");
+	if ((f = fopen(p, "r")) == NULL)
+		die(p, NULL);
+	fseek(f, 0, SEEK_END);
+	dl = ftell(f);
+	rewind(f);
+	doc = malloc((size_t)dl + 1);
+	if (doc == NULL || fread(doc, 1, (size_t)dl, f) != (size_t)dl)
+		die(p, NULL);
+	fclose(f);
+	p2p_config_init(&cf);
+	if (p2p_config_parse(doc, (size_t)dl, NULL, &cf, &e) != 0)
+		die(p, &e);
+	S.overlay = p2p_overlay_hash(cf.instance_name);
+	memset(&o, 0, sizeof(o));
+	o.role = P2P_TLS_CLIENT;
+	o.cert = c;
+	o.key = k;
+	o.peer = P2P_TLS_PEER_ANY;
+	if ((ctx = p2p_tls_ctx_new(&o, err, sizeof(err))) == NULL)
+		die(err, NULL);
+	uv_timer_init(uv_default_loop(), &S.timer);
+	uv_timer_start(&S.timer, k_timeout, (uint64_t)(timeout * 1000), 0);
+	if (p2p_tls_connect(uv_default_loop(), ctx, ip, atoi(strrchr(to,
+	    ':') + 1), &cbs, NULL, &S_conn) != 0)
+		die("connect", NULL);
+	p2p_tls_ctx_free(ctx);
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	p2p_identity_free(&S.id);
+	p2p_config_free(&cf);
+	EVP_PKEY_free(k);
+	X509_free(c);
+	free(doc);
+	return S.rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "overlay") == 0)
+		return cmd_overlay(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "send") == 0)
+		return cmd_send(argc - 1, argv + 1);
+	fprintf(stderr, "usage: p2p-testkit overlay|send ... (see the source)\n");
+	return 2;
+}
