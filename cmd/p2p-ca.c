@@ -6,7 +6,7 @@
  *       [--self-signed-permitted] [--max-ids-per-user N]
  *   p2p-ca user add|del|list --dir DIR [NAME] [--password-file F]
  *       [--quota N] [--json]
- *   p2p-ca serve --dir DIR --listen ADDR:PORT
+ *   p2p-ca serve --dir DIR --listen ADDR:PORT [--request-timeout S]
  *   p2p-ca issue --dir DIR --csr FILE --user NAME [--ids N] [--out FILE]
  *   p2p-ca revoke --dir DIR SERIAL|NODE-ID
  *   p2p-ca list --dir DIR [--json]
@@ -37,7 +37,7 @@ usage(FILE *f)
 "       p2p-ca user add --dir DIR [--password-file F] [--quota N] NAME\n"
 "       p2p-ca user del --dir DIR NAME\n"
 "       p2p-ca user list --dir DIR [--json]\n"
-"       p2p-ca serve --dir DIR --listen ADDR:PORT\n"
+"       p2p-ca serve --dir DIR --listen ADDR:PORT [--request-timeout S]\n"
 "       p2p-ca issue --dir DIR --csr FILE --user NAME [--ids N] [--out FILE]\n"
 "       p2p-ca revoke --dir DIR SERIAL|NODE-ID\n"
 "       p2p-ca list --dir DIR [--json]\n"
@@ -316,6 +316,7 @@ cmd_serve(int argc, char **argv)
 	static const struct option lo[] = {
 		COMMON_OPTS,
 		{ "listen", required_argument, NULL, 'l' },
+		{ "request-timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 }
 	};
 	p2p_enroll_serve_opts o;
@@ -329,6 +330,9 @@ cmd_serve(int argc, char **argv)
 			continue;
 		if (ch == 'l')
 			o.listen = optarg;
+		else if (ch == 't')
+			o.request_ms = 1000 * count_arg(optarg,
+			    "--request-timeout", 3600);
 		else
 			bad_usage(NULL, NULL);
 	}
