@@ -197,11 +197,30 @@ csr() {
 }
 
 @test "man pages render" {
+	command -v man >/dev/null || skip "man is not installed"
 	root=$BATS_TEST_DIRNAME/../..
-	run man -l "$root/man/p2p-ca.1"
+	run env LC_ALL=C MANWIDTH=80 man -l "$root/man/p2p-ca.1"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *revoke* ]]
-	run man -l "$root/man/p2p-enroll.1"
+	[[ "$output" == *configuration-signer* ]]
+	run env LC_ALL=C MANWIDTH=80 man -l "$root/man/p2p-enroll.1"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *--ca-fingerprint* ]]
+	[[ "$output" == *ca-fingerprint* ]]
+}
+
+@test "bash completion offers the commands and options" {
+	root=$BATS_TEST_DIRNAME/../..
+	run bash -c "source '$root/completion/bash/p2p-ca'
+		COMP_WORDS=(p2p-ca re); COMP_CWORD=1; _p2p_ca
+		echo \"\${COMPREPLY[*]}\"
+		COMP_WORDS=(p2p-ca init --ke); COMP_CWORD=2; _p2p_ca
+		echo \"\${COMPREPLY[*]}\""
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = revoke ]
+	[ "${lines[1]}" = --key-type ]
+	run bash -c "source '$root/completion/bash/p2p-enroll'
+		COMP_WORDS=(p2p-enroll --ca-f); COMP_CWORD=1; _p2p_enroll
+		echo \"\${COMPREPLY[*]}\""
+	[ "$status" -eq 0 ]
+	[ "$output" = --ca-fingerprint ]
 }
