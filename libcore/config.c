@@ -68,13 +68,13 @@ p2p_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len)
 /* ---- built-in kinds ---- */
 
 static const p2p_kind_info builtin_kinds[] = {
-	{ P2P_KIND_SIP_REGISTRATION, "SIP-REGISTRATION", P2P_DM_DICTIONARY,
+	{ P2P_KIND_SIP_REGISTRATION, "SIP-REGISTRATION", P2P_MODEL_DICTIONARY,
 	    P2P_AC_USER_NODE_MATCH },
-	{ P2P_KIND_TURN_SERVICE, "TURN-SERVICE", P2P_DM_SINGLE,
+	{ P2P_KIND_TURN_SERVICE, "TURN-SERVICE", P2P_MODEL_SINGLE,
 	    P2P_AC_NODE_MULTIPLE },
-	{ P2P_KIND_CERTIFICATE_BY_NODE, "CERTIFICATE_BY_NODE", P2P_DM_ARRAY,
+	{ P2P_KIND_CERTIFICATE_BY_NODE, "CERTIFICATE_BY_NODE", P2P_MODEL_ARRAY,
 	    P2P_AC_NODE_MATCH },
-	{ P2P_KIND_CERTIFICATE_BY_USER, "CERTIFICATE_BY_USER", P2P_DM_ARRAY,
+	{ P2P_KIND_CERTIFICATE_BY_USER, "CERTIFICATE_BY_USER", P2P_MODEL_ARRAY,
 	    P2P_AC_USER_MATCH },
 };
 #define NBUILTIN (sizeof(builtin_kinds) / sizeof(builtin_kinds[0]))
@@ -120,7 +120,7 @@ parse_u64(const char *s, int hex_ok, uint64_t max, uint64_t *out)
 }
 
 const p2p_kind_info *
-p2p_kind_lookup(const char *s)
+p2p_kind_find(const char *s)
 {
 	uint64_t v;
 
@@ -130,9 +130,9 @@ p2p_kind_lookup(const char *s)
 }
 
 static const char *const dm_names[] = {
-	[P2P_DM_SINGLE] = "SINGLE",
-	[P2P_DM_ARRAY] = "ARRAY",
-	[P2P_DM_DICTIONARY] = "DICTIONARY",
+	[P2P_MODEL_SINGLE] = "SINGLE",
+	[P2P_MODEL_ARRAY] = "ARRAY",
+	[P2P_MODEL_DICTIONARY] = "DICTIONARY",
 };
 
 static const char *const ac_names[] = {
@@ -145,7 +145,7 @@ static const char *const ac_names[] = {
 const char *
 p2p_data_model_name(enum p2p_data_model m)
 {
-	if (m < P2P_DM_SINGLE || m > P2P_DM_DICTIONARY)
+	if (m < P2P_MODEL_SINGLE || m > P2P_MODEL_DICTIONARY)
 		return NULL;
 	return dm_names[m];
 }
@@ -793,7 +793,7 @@ kind_param(struct pctx *p, const xmlNode *c, p2p_kind_def *k, unsigned *got)
 	if (!in_ns(c, P2P_NS_CONFIG))
 		return 0;		/* foreign parameter */
 	if (strcmp((const char *)c->name, "data-model") == 0) {
-		if (kind_enum(p, c, dm_names, P2P_DM_DICTIONARY, &e) != 0)
+		if (kind_enum(p, c, dm_names, P2P_MODEL_DICTIONARY, &e) != 0)
 			return -1;
 		k->model = (enum p2p_data_model)e;
 		*got |= 1;

@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "body_store.h"
 #include "buf.h"
 #include "id.h"
 #include "ident.h"
@@ -49,19 +50,7 @@
 #define P2P_CONFIG_MAX_SIZE	(1024 * 1024)
 #define P2P_DEFAULT_PORT	6084
 
-/* Kind-IDs of RFC 6940 s14.4 and RFC 7904. */
-enum {
-	P2P_KIND_SIP_REGISTRATION = 0x1,
-	P2P_KIND_TURN_SERVICE = 0x2,
-	P2P_KIND_CERTIFICATE_BY_NODE = 0x3,
-	P2P_KIND_CERTIFICATE_BY_USER = 0x10,
-};
-
-enum p2p_data_model {
-	P2P_DM_SINGLE = 1,
-	P2P_DM_ARRAY,
-	P2P_DM_DICTIONARY,
-};
+/* Kind-IDs (P2P_KIND_*) are those of body_store.h. */
 
 enum p2p_access {
 	P2P_AC_USER_MATCH = 1,
@@ -81,7 +70,7 @@ typedef struct p2p_kind_info {
 const p2p_kind_info *p2p_kind_by_id(uint32_t id);
 const p2p_kind_info *p2p_kind_by_name(const char *name);
 /* By name, or by number (decimal or 0x hex). NULL if not built in. */
-const p2p_kind_info *p2p_kind_lookup(const char *name_or_number);
+const p2p_kind_info *p2p_kind_find(const char *name_or_number);
 const char *p2p_data_model_name(enum p2p_data_model m);
 const char *p2p_access_name(enum p2p_access a);
 

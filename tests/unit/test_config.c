@@ -24,30 +24,30 @@ test_builtin_kinds(void **state)
 	const p2p_kind_info *k;
 
 	(void)state;
-	k = p2p_kind_lookup("SIP-REGISTRATION");
+	k = p2p_kind_find("SIP-REGISTRATION");
 	assert_non_null(k);
 	assert_int_equal(k->id, 1);
-	assert_int_equal(k->model, P2P_DM_DICTIONARY);
+	assert_int_equal(k->model, P2P_MODEL_DICTIONARY);
 	assert_int_equal(k->policy, P2P_AC_USER_NODE_MATCH);
-	k = p2p_kind_lookup("2");
+	k = p2p_kind_find("2");
 	assert_non_null(k);
 	assert_string_equal(k->name, "TURN-SERVICE");
-	assert_int_equal(k->model, P2P_DM_SINGLE);
+	assert_int_equal(k->model, P2P_MODEL_SINGLE);
 	assert_int_equal(k->policy, P2P_AC_NODE_MULTIPLE);
-	k = p2p_kind_lookup("CERTIFICATE_BY_NODE");
+	k = p2p_kind_find("CERTIFICATE_BY_NODE");
 	assert_non_null(k);
 	assert_int_equal(k->id, 3);
-	assert_int_equal(k->model, P2P_DM_ARRAY);
+	assert_int_equal(k->model, P2P_MODEL_ARRAY);
 	assert_int_equal(k->policy, P2P_AC_NODE_MATCH);
-	k = p2p_kind_lookup("0x10");
+	k = p2p_kind_find("0x10");
 	assert_non_null(k);
 	assert_string_equal(k->name, "CERTIFICATE_BY_USER");
 	assert_int_equal(k->policy, P2P_AC_USER_MATCH);
-	assert_ptr_equal(p2p_kind_lookup("16"), k);
-	assert_null(p2p_kind_lookup("4"));
-	assert_null(p2p_kind_lookup("sip-registration"));
-	assert_null(p2p_kind_lookup(""));
-	assert_string_equal(p2p_data_model_name(P2P_DM_ARRAY), "ARRAY");
+	assert_ptr_equal(p2p_kind_find("16"), k);
+	assert_null(p2p_kind_find("4"));
+	assert_null(p2p_kind_find("sip-registration"));
+	assert_null(p2p_kind_find(""));
+	assert_string_equal(p2p_data_model_name(P2P_MODEL_ARRAY), "ARRAY");
 	assert_string_equal(p2p_access_name(P2P_AC_NODE_MULTIPLE),
 	    "NODE-MULTIPLE");
 }
@@ -147,7 +147,7 @@ fill(p2p_config *c, X509 *root, const p2p_id *signer)
 	    1, 100), 0);
 	memset(&k, 0, sizeof(k));
 	k.id = 0xf0000001u;
-	k.model = P2P_DM_ARRAY;
+	k.model = P2P_MODEL_ARRAY;
 	k.policy = P2P_AC_NODE_MULTIPLE;
 	k.max_count = 5;
 	k.max_size = 64;
@@ -666,7 +666,7 @@ test_parse_variants(void **state)
 	assert_string_equal(c.crl_url, "https://a.example/crl");
 	/* The registered model and policy win over the document's. */
 	assert_int_equal(c.nkinds, 1);
-	assert_int_equal(c.kinds[0].model, P2P_DM_DICTIONARY);
+	assert_int_equal(c.kinds[0].model, P2P_MODEL_DICTIONARY);
 	assert_int_equal(c.kinds[0].policy, P2P_AC_USER_NODE_MATCH);
 	assert_true(c.kinds[0].domain_restriction);
 	assert_false(c.kinds[0].domain_enable);
