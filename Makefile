@@ -5,6 +5,7 @@
 #                   every test suite, print "N passed, N failed, N skipped"
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 60)
 #   make bench      run the benchmarks in bench/
+#   make demo       install missing packages, build, run a local overlay
 #   make install    PREFIX=/usr/local: tools, man pages, completion
 #   make deps       apt-get install the Debian packages that are missing
 
@@ -38,7 +39,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 HDRS     := $(wildcard libcore/*.h)
 
-.PHONY: all check unit fuzz fuzz-build bench install deps clean
+.PHONY: all check unit fuzz fuzz-build bench install deps clean demo san
 
 all: $(LIBA) $(TOOLS)
 
@@ -97,6 +98,11 @@ check: deps
 
 bench: all
 	bench/run
+
+# The main job: a local demonstration overlay (see demo/run).
+demo: deps
+	$(MAKE) all
+	demo/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
