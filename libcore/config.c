@@ -182,6 +182,7 @@ free_kind(p2p_kind_def *k)
 {
 	free_strings(k->patterns, k->npatterns);
 	free(k->signature);
+	free(k->label);
 }
 
 void
@@ -337,6 +338,9 @@ p2p_config_add_kind(p2p_config *c, const p2p_kind_def *k)
 	slot->patterns = NULL;
 	slot->npatterns = 0;
 	slot->signature = NULL;
+	slot->label = NULL;
+	if (k->label != NULL && (slot->label = strdup(k->label)) == NULL)
+		return -1;
 	if (bi != NULL) {
 		slot->model = bi->model;
 		slot->policy = bi->policy;
@@ -844,7 +848,45 @@ kind_ident(struct pctx *p, const xmlNode *n, p2p_kind_def *k)
 		return -1;
 	k->named = bi != NULL;
 	k->id = bi != NULL ? bi->id : (uint32_t)v;
+	if (bi == NULL) {
+		xmlChar *l = xmlGetNsProp(n, (const xmlChar *)"name",
+		    (const xmlChar *)P2P_NS_P2PSIP);
+		if (l != NULL) {
+			size_t len = strlen((const char *)l);
+			int ok = len > 0 && len <= 64;
+			for (size_t i = 0; ok && i < len; i++)
+				ok = (l[i] >= 'a' && l[i] <= 'z') ||
+				    (l[i] >= '0' && l[i] <= '9') || l[i] == '-';
+			if (ok)
+				k->label = strdup((const char *)l);
+			xmlFree(l);
+			if (!ok)
+				return perr(p, "p2psip:name of kind %u: 1 to 64 "
+				    "of a-z 0-9 -", (unsigned)k->id);
+			if (k->label == NULL)
+				return perr(p, "out of memory");
+		}
+	}
 	return 0;
+}
+
+const p2p_kind_def *
+p2p_config_kind(const p2p_config *c, const char *s)
+{
+	const p2p_kind_info *bi = p2p_kind_find(s);
+	uint64_t v;
+
+	for (size_t i = 0; i < c->nkinds; i++) {
+		const p2p_kind_def *k = &c->kinds[i];
+		if ((bi != NULL && k->id == bi->id) ||
+		    (k->label != NULL && strcmp(k->label, s) == 0))
+			return k;
+	}
+	if (parse_u64(s, 1, UINT32_MAX, &v) == 0)
+		for (size_t i = 0; i < c->nkinds; i++)
+			if (c->kinds[i].id == v)
+				return &c->kinds[i];
+	return NULL;
 }
 
 static int
@@ -1289,6 +1331,9 @@ write_kind(const p2p_kind_def *k, p2p_wbuf *w)
 	put(w, "      <kind-block>\n");
 	if (k->named && bi != NULL)
 		putf(w, "        <kind name=\"%s\">\n", bi->name);
+	else if (k->label != NULL)
+		putf(w, "        <kind id=\"%lu\" p2psip:name=\"%s\">\n",
+		    (unsigned long)k->id, k->label);
 	else
 		putf(w, "        <kind id=\"%lu\">\n", (unsigned long)k->id);
 	put_elem(w, 10, "data-model", p2p_data_model_name(k->model) ?

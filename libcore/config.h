@@ -88,6 +88,9 @@ typedef struct p2p_kind_def {
 	char **patterns;	/* POSIX extended regular expressions */
 	size_t npatterns;
 	char *signature;	/* kind-signature base64 text, or NULL */
+	/* A name for a private kind (id=), from the attribute p2psip:name
+	 * of <kind>, so that tools can say --kind single; NULL if none. */
+	char *label;
 } p2p_kind_def;
 
 /* One diagnostic-kind rule: who may ask for this diagnostic. */
@@ -161,6 +164,12 @@ void p2p_config_free(p2p_config *c);
  */
 int p2p_config_parse(const char *doc, size_t len, const char *instance,
     p2p_config *c, p2p_err *err);
+
+/*
+ * The kind of c that s names: an IANA kind name, the p2psip:name of a
+ * private kind, or a number (decimal or 0x hex). NULL if c has none.
+ */
+const p2p_kind_def *p2p_config_kind(const p2p_config *c, const char *s);
 
 /* Append the document for c (without a signature) to w. */
 int p2p_config_write(const p2p_config *c, p2p_wbuf *w, p2p_err *err);

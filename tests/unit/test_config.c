@@ -709,10 +709,52 @@ test_base64(void **state)
 	assert_int_equal(p2p_base64_decode("A*E=", 4, &out, &n), -1);
 }
 
+static void
+test_private_kind_names(void **state)
+{
+	p2p_config c, d;
+	p2p_kind_def k;
+	p2p_wbuf w;
+	p2p_err e = { 0 };
+
+	(void)state;
+	assert_int_equal(p2p_config_init(&c), 0);
+	c.instance_name = strdup("k.example");
+	memset(&k, 0, sizeof(k));
+	k.id = 0xf0000001u;
+	k.model = P2P_MODEL_DICTIONARY;
+	k.policy = P2P_AC_USER_MATCH;
+	k.max_count = 5;
+	k.max_size = 100;
+	k.label = "dict";
+	assert_int_equal(p2p_config_add_kind(&c, &k), 0);
+	assert_int_equal(p2p_config_add_builtin_kind(&c,
+	    P2P_KIND_SIP_REGISTRATION, 10, 1000), 0);
+	p2p_w_init(&w, 0);
+	assert_int_equal(p2p_config_write(&c, &w, &e), 0);
+	assert_int_equal(p2p_config_parse((const char *)w.p, w.len, NULL, &d,
+	    &e), 0);
+	assert_non_null(p2p_config_kind(&d, "dict"));
+	assert_int_equal(p2p_config_kind(&d, "dict")->id, 0xf0000001u);
+	assert_int_equal(p2p_config_kind(&d, "dict")->model,
+	    P2P_MODEL_DICTIONARY);
+	assert_ptr_equal(p2p_config_kind(&d, "0xf0000001"),
+	    p2p_config_kind(&d, "dict"));
+	assert_ptr_equal(p2p_config_kind(&d, "4026531841"),
+	    p2p_config_kind(&d, "dict"));
+	assert_int_equal(p2p_config_kind(&d, "SIP-REGISTRATION")->id, 1);
+	assert_null(p2p_config_kind(&d, "nope"));
+	assert_null(p2p_config_kind(&d, "2"));	/* not in this overlay */
+	p2p_w_free(&w);
+	p2p_config_free(&c);
+	p2p_config_free(&d);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_private_kind_names),
 		cmocka_unit_test(test_builtin_kinds),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_write_parse_equal),
