@@ -470,6 +470,22 @@ url_dns_host(const char *url)
 	return s;
 }
 
+/* Log the enrollment URL, warning when it is not this server's. */
+static void
+log_url(const char *configured, const char *ours)
+{
+	size_t n = strcspn(ours + 8, "/") + 8;
+
+	if (configured == NULL)
+		return;
+	if (strncmp(configured, ours, n) != 0 || (configured[n] != '/' &&
+	    configured[n] != '\0'))
+		log_line("warn", "the configuration names the enrollment "
+		    "server %s, not this one (%.*s)", configured, (int)n, ours);
+	else
+		log_line("info", "enrollment URL %s", configured);
+}
+
 /* Server certificate, then (after binding) the enrollment URL. */
 static int
 serve_prepare(const char *dir, const char *ip, int port, int after_bind,
@@ -494,9 +510,8 @@ serve_prepare(const char *dir, const char *ip, int port, int after_bind,
 		if (rc == 1)
 			rc = p2p_ca_commit(&ca, err, errlen);
 		if (rc == 0 || rc == 1)
-			log_line("info", "enrollment URL %s",
-			    json_string_value(json_object_get(ca.state,
-			    "enroll_url")));
+			log_url(json_string_value(json_object_get(ca.state,
+			    "enroll_url")), url);
 	}
 	p2p_ca_close(&ca);
 	return rc < 0 ? -1 : 0;
