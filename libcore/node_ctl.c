@@ -394,5 +394,6 @@ ctl_start(p2p_node *n, char *err, size_t errlen)
 	p2p_ctl_register(n->ctl, "probe", m_probe, n);
 	p2p_ctl_register(n->ctl, "route", m_route, n);
 	p2p_ctl_register(n->ctl, "stop", m_stop, n);
+	diag_ctl_register(n);
 	return 0;
 }

@@ -67,11 +67,20 @@ enum join_state {
 	JOIN_DONE,		/* in the ring */
 };
 
+/* Message codes 0x00..0x3f get a slot each, Error the last one. */
+#define NODE_MSG_SLOTS 0x41
+
 /* What a message counter counts. */
 typedef struct node_stats {
 	uint64_t rx, tx, forwarded, delivered;
 	uint64_t bad_signature, malformed, dropped, errors_sent;
 	uint64_t links_refused;
+	/* For the diagnostics (node_diag.c): per message code, framed
+	 * bytes, and their averages over 5 s periods. */
+	uint64_t msg_sent[NODE_MSG_SLOTS], msg_rcvd[NODE_MSG_SLOTS];
+	uint64_t bytes_tx, bytes_rx;
+	uint64_t ewma_start_ms, ewma_win_tx, ewma_win_rx;
+	double ewma_tx, ewma_rx;	/* bytes per second */
 } node_stats;
 
 /* An Attach we sent and whose link is not up yet. */
@@ -172,5 +181,27 @@ void topo_update_neighbors(p2p_node *n);
 
 /* node_ctl.c */
 int ctl_start(p2p_node *n, char *err, size_t errlen);
+
+/* node_diag.c: PathTrack, Diagnostic_Ping, the "trace" and "diag"
+ * control methods. */
+void diag_path_track(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, p2p_arena *a);
+/* A PingReq: 1 when it carried a Diagnostic_Ping and was answered here,
+ * 0 when it is a plain Ping for on_ping. */
+int diag_ping(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who);
+/* Count a message of this code sent (sent = 1) or received. */
+void diag_count_msg(p2p_node *n, uint16_t code, int sent);
+/* Count framed bytes sent or received on a link. */
+void diag_count_bytes(p2p_node *n, size_t len, int sent);
+void diag_ctl_register(p2p_node *n);
+/* What a PathTrack or Diagnostic_Ping handler checks before answering
+ * (also used by the fuzz target): 0, or -1 with err->reload_code set. */
+struct p2p_path_track_req;
+struct p2p_diag_req;
+int diag_path_track_parse(p2p_bytes body, uint64_t now_ms, p2p_arena *a,
+    struct p2p_path_track_req *out, p2p_err *err);
+int diag_req_parse(p2p_bytes contents, uint64_t now_ms, p2p_arena *a,
+    struct p2p_diag_req *out, p2p_err *err);
 
 #endif

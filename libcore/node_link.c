@@ -245,6 +245,7 @@ link_send(p2p_link *l, const uint8_t *msg, size_t len)
 	    p2p_tls_write(l->conn, msg, len) != 0)
 		return -1;
 	l->node->st.tx++;
+	diag_count_bytes(l->node, sizeof(hdr) + len, 1);
 	return 0;
 }
 
@@ -325,6 +326,7 @@ link_on_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
 	l->rxlen += len;
 	l->last_rx_ms = node_now(n);
 	l->ping_sent_ms = 0;
+	diag_count_bytes(n, len, 0);
 	while (l->open && off < l->rxlen) {
 		p2p_frame f;
 		p2p_err e = { 0 };

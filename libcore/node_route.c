@@ -196,6 +196,7 @@ forward(p2p_node *n, p2p_link *from, p2p_link *to, p2p_msg *m,
 		n->st.dropped++;
 	} else if (link_send(to, w.p, w.len) == 0) {
 		n->st.forwarded++;
+		diag_count_msg(n, peek_code(payload), 1);
 	} else {
 		n->st.dropped++;
 	}
@@ -231,6 +232,7 @@ route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 	}
 	code = peek_code(payload);
 	is_req = p2p_code_is_request(code);
+	diag_count_msg(n, code, 0);
 	if (m.fragment != P2P_FRAG_WHOLE) {
 		/* This node never fragments and keeps no reassembly state. */
 		n->st.dropped++;
@@ -426,6 +428,8 @@ route_request(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	} else {
 		rc = route_out(n, w.p, w.len, &m, NULL);
 	}
+	if (rc == 0)
+		diag_count_msg(n, code, 1);
 	if (rc != 0 && (x = p2p_txn_find(&n->txns, tid)) != NULL) {
 		/* Nowhere to send it: forget it without a callback. */
 		x->cb = NULL;
@@ -484,6 +488,8 @@ route_answer_ext(p2p_node *n, p2p_link *from, const p2p_msg *req,
 			rc = l != NULL ? link_send(l, w.p, w.len) :
 			    route_out(n, w.p, w.len, &m, NULL);
 		}
+		if (rc == 0)
+			diag_count_msg(n, code, 1);
 	}
 	p2p_w_free(&w);
 	free(dest);

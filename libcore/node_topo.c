@@ -790,7 +790,11 @@ topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		on_leave(n, from, m, who, &a);
 		break;
 	case P2P_PING_REQ:
-		on_ping(n, from, m, &a);
+		if (diag_ping(n, from, m, who) == 0)
+			on_ping(n, from, m, &a);
+		break;
+	case P2P_PATH_TRACK_REQ:
+		diag_path_track(n, from, m, who, &a);
 		break;
 	case P2P_PROBE_REQ:
 		on_probe(n, from, m, &a);
