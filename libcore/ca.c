@@ -544,16 +544,48 @@ p2p_ca_user_list(const p2p_ca *ca)
 
 /* ---- configuration ---- */
 
+/*
+ * The kinds of a new overlay: the IANA ones, and three private kinds, one
+ * per data model, that a user may write under its own user name
+ * (USER-MATCH): what p2p-put stores by default ("single"), and "array"
+ * and "dictionary".
+ */
 static int
 add_kinds(p2p_config *c)
 {
-	return p2p_config_add_builtin_kind(c, P2P_KIND_SIP_REGISTRATION, 10,
+	static const struct {
+		uint32_t id;
+		const char *label;
+		enum p2p_data_model model;
+		uint32_t max_count;
+	} own[] = {
+		{ 0xf0000001u, "single", P2P_MODEL_SINGLE, 1 },
+		{ 0xf0000002u, "array", P2P_MODEL_ARRAY, 256 },
+		{ 0xf0000003u, "dictionary", P2P_MODEL_DICTIONARY, 256 },
+	};
+
+	if (p2p_config_add_builtin_kind(c, P2P_KIND_SIP_REGISTRATION, 10,
 	    1000) != 0 ||
 	    p2p_config_add_builtin_kind(c, P2P_KIND_TURN_SERVICE, 1, 100) != 0 ||
 	    p2p_config_add_builtin_kind(c, P2P_KIND_CERTIFICATE_BY_NODE, 2,
 	    4096) != 0 ||
 	    p2p_config_add_builtin_kind(c, P2P_KIND_CERTIFICATE_BY_USER, 2,
-	    4096) != 0 ? -1 : 0;
+	    4096) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		p2p_kind_def k;
+
+		memset(&k, 0, sizeof(k));
+		k.id = own[i].id;
+		k.label = (char *)own[i].label;
+		k.model = own[i].model;
+		k.policy = P2P_AC_USER_MATCH;
+		k.max_count = own[i].max_count;
+		k.max_size = 4096;
+		if (p2p_config_add_kind(c, &k) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int
