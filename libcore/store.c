@@ -38,6 +38,7 @@ struct cert {
 	struct cert *prev, *next;
 	size_t refs;
 	uint64_t mark;		/* fetch epoch that listed it last */
+	uint64_t hash;		/* FNV-1a of the DER, to compare quickly */
 	size_t len;
 	uint8_t der[];
 };
@@ -162,19 +163,34 @@ sv_remaining(const struct sval *sv, uint64_t now)
 	return (uint32_t)((sv->expires - now) / 1000);
 }
 
+static uint64_t
+fnv1a(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
 static struct cert *
 cert_intern(p2p_store *s, const uint8_t *der, size_t len)
 {
+	uint64_t h = fnv1a(der, len);
 	struct cert *c;
 
 	for (c = s->certs; c != NULL; c = c->next)
-		if (c->len == len && memcmp(c->der, der, len) == 0) {
+		if (c->hash == h && c->len == len &&
+		    memcmp(c->der, der, len) == 0) {
 			c->refs++;
 			return c;
 		}
 	if ((c = malloc(sizeof(*c) + len)) == NULL)
 		return NULL;
 	memcpy(c->der, der, len);
+	c->hash = h;
 	c->len = len;
 	c->refs = 1;
 	c->mark = 0;
@@ -520,6 +536,37 @@ policy_allows(const p2p_kind_def *def, const p2p_id *rid,
 	return 0;
 }
 
+int
+p2p_store_check_value(const p2p_id *rid, const p2p_kind_def *def,
+    const p2p_stored_data *sd, const p2p_cert *certs, size_t ncerts,
+    const p2p_trust *trust, uint64_t now, p2p_sig_who *who, p2p_err *err)
+{
+	p2p_wbuf in;
+	int rc;
+
+	(void)now;
+	memset(who, 0, sizeof(*who));
+	p2p_w_init(&in, 256);
+	rc = p2p_stored_data_sig_input(&in, (p2p_bytes){ rid->b, P2P_ID_LEN },
+	    def->id, def->model, sd);
+	if (rc != 0 || !p2p_w_ok(&in)) {
+		p2p_w_free(&in);
+		return fail(err, P2P_ERR_FORBIDDEN,
+		    "cannot build the stored data signature input");
+	}
+	rc = p2p_verify_data(&sd->sig, in.p, in.len, certs, ncerts, NULL,
+	    trust, who, err);
+	p2p_w_free(&in);
+	if (rc != 0)
+		return -1;
+	if (!policy_allows(def, rid, who, sd->value.key)) {
+		p2p_sig_who_clear(who);
+		return fail(err, P2P_ERR_FORBIDDEN,
+		    "value signer not allowed by the kind's access policy");
+	}
+	return 0;
+}
+
 /* ---- Store ---- */
 
 /* One kind of a StoreReq while it is being checked. */
@@ -797,7 +844,8 @@ stage_build(struct apply *ap, p2p_err *err)
 		for (size_t j = 0; j < g->nfresh; j++)
 			if (stage_place(ap, g, g->fresh[j], err) != 0)
 				return -1;
-		if (g->def->max_count != 0 && stage_count(g) > g->def->max_count)
+		if (g->def->max_count != 0 &&
+		    stage_count(g) > g->def->max_count)
 			return fail(err, P2P_ERR_DATA_TOO_LARGE,
 			    "more values than the kind's max-count");
 		for (size_t j = 0; j < oldn; j++) {
@@ -1158,7 +1206,8 @@ select_values(const struct kindrec *kr, enum p2p_data_model m,
 			return 0;
 		return fn(arg, sv, 0, none);
 	default:
-		return fail(err, P2P_ERR_UNKNOWN_KIND, "kind has no data model");
+		return fail(err, P2P_ERR_UNKNOWN_KIND,
+		    "kind has no data model");
 	}
 }
 

@@ -157,6 +157,17 @@ int p2p_store_find(p2p_store *s, const p2p_find_req *req,
 int p2p_store_error_encode(p2p_wbuf *w, const p2p_err *err,
     const p2p_store_out *out);
 
+/*
+ * Check one value as a fetching peer does (RFC 6940 s7.4.2.2): its
+ * signature verifies, with a certificate among certs that passes trust
+ * (when given), and its signer may write it at rid under the kind's
+ * access policy. who (cleared with p2p_sig_who_clear) names the signer.
+ * Failures carry Error_Forbidden.
+ */
+int p2p_store_check_value(const p2p_id *rid, const p2p_kind_def *def,
+    const p2p_stored_data *sd, const p2p_cert *certs, size_t ncerts,
+    const p2p_trust *trust, uint64_t now, p2p_sig_who *who, p2p_err *err);
+
 /* Remove values expired at now, and resources left empty. Returns how
  * many values were removed. */
 size_t p2p_store_expire(p2p_store *s, uint64_t now);
