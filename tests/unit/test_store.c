@@ -288,6 +288,38 @@ struct fetched {
 	size_t ncerts;
 };
 
+static const p2p_kind_def *
+kind_def(uint32_t kind)
+{
+	for (size_t i = 0; i < KINDS.n; i++)
+		if (KINDS.defs[i].id == kind)
+			return &KINDS.defs[i];
+	fail_msg("kind %u not in the test table", (unsigned)kind);
+	return NULL;
+}
+
+/* What a fetching peer checks of one value: want is the error code. */
+static void
+check_value(const p2p_id *rid, uint32_t kind, const p2p_stored_data *sd,
+    const p2p_cert *certs, size_t ncerts, int want)
+{
+	p2p_sig_who who;
+	p2p_err err;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	rc = p2p_store_check_value(rid, kind_def(kind), sd, certs, ncerts,
+	    NULL, NOW, &who, &err);
+	if (want == 0) {
+		assert_int_equal(rc, 0);
+		assert_true(who.cert != NULL);
+		p2p_sig_who_clear(&who);
+		return;
+	}
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.reload_code, want);
+}
+
 /*
  * Fetch through the codecs, then decode the answer as a requester and
  * check every signed value against the certificates handed out.
@@ -339,6 +371,7 @@ fetch(struct ctx *c, const p2p_id *rid, p2p_specifier *sp, size_t nsp,
 			    in.len, f->certs, f->ncerts, NULL, NULL, NULL,
 			    &err), 0);
 			p2p_w_free(&in);
+			check_value(rid, kd->kind, sd, f->certs, f->ncerts, 0);
 		}
 	}
 	return 0;
@@ -719,6 +752,7 @@ test_user_match_refuses_other_user(void **state)
 	struct ctx c;
 	struct val v;
 	p2p_store_stats before, after;
+	p2p_cert certs[2];
 
 	(void)state;
 	ctx_init(&c, NULL);
@@ -731,6 +765,10 @@ test_user_match_refuses_other_user(void **state)
 	/* Bob signs a value for alice's resource. */
 	val_make(&v, &bob, &alice.rid, K_SINGLE, NOW + 10, 60, 0, B(NULL, 0),
 	    "bob's", 1);
+	p2p_identity_cert(&alice.id, &certs[0]);
+	p2p_identity_cert(&bob.id, &certs[1]);
+	check_value(&alice.rid, K_SINGLE, &v.sd, certs, 2, P2P_ERR_FORBIDDEN);
+	check_value(&alice.rid, K_SINGLE, &v.sd, certs, 1, P2P_ERR_FORBIDDEN);
 	assert_int_equal(put(&c, &bob, &alice.rid, K_SINGLE, 0, &v, 1, NOW),
 	    P2P_ERR_FORBIDDEN);
 	/* Alice's value sent by bob: the message signer fails the policy. */
