@@ -29,7 +29,7 @@
 /* Which member of p2p_body.u is in use. */
 enum p2p_body_type {
 	P2P_BODY_NONE = 0,		/* not a known message code */
-	P2P_BODY_EMPTY,			/* LeaveAns, UpdateAns, ConfigUpdateAns */
+	P2P_BODY_EMPTY,		/* LeaveAns, UpdateAns, ConfigUpdateAns */
 	P2P_BODY_PROBE_REQ,
 	P2P_BODY_PROBE_ANS,
 	P2P_BODY_ATTACH,		/* AttachReq and AttachAns */
