@@ -241,6 +241,7 @@ on_tick(uv_timer_t *t)
 	route_tick(n, now);
 	if (!n->stopping) {
 		topo_tick(n, now);
+		store_tick(n, now);
 		link_keepalive(n, now);
 	}
 }
@@ -302,6 +303,7 @@ static void
 node_free(p2p_node *n)
 {
 	p2p_txn_table_free(&n->txns);
+	store_free(n);
 	p2p_identity_free(&n->ident);
 	p2p_trust_free(n->trust);
 	p2p_config_free(&n->cfg);
@@ -371,6 +373,10 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	n->start_ms = node_now(n);
 	if (chord_setup(n, err, errlen) != 0)
 		goto out;
+	if (store_init(n) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	if (link_listen(n, err, errlen) != 0)
 		goto out;
 	if (ctl_start(n, err, errlen) != 0)

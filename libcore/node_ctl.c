@@ -150,8 +150,8 @@ typedef struct call_ctx {
 
 /* Answer a control request from the outcome of an overlay transaction
  * that did not bring the expected answer. */
-static void
-fail_reply(p2p_ctl_req *req, enum p2p_txn_status st, const p2p_msg *ans)
+void
+ctl_fail(p2p_ctl_req *req, enum p2p_txn_status st, const p2p_msg *ans)
 {
 	uint16_t code = 0;
 	char text[160] = "", msg[256];
@@ -188,7 +188,7 @@ ping_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	p2p_arena_init(&a, mem, sizeof(mem));
 	if (st != P2P_TXN_ANSWERED || ans->code != P2P_PING_ANS ||
 	    p2p_ping_ans_decode(ans->body, &a, &pa, &e) != 0) {
-		fail_reply(c->req, st, ans);
+		ctl_fail(c->req, st, ans);
 		json_decref(c->extra);
 		free(c);
 		return;
@@ -303,7 +303,7 @@ probe_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	p2p_arena_init(&a, mem, sizeof(mem));
 	if (st != P2P_TXN_ANSWERED || ans->code != P2P_PROBE_ANS ||
 	    p2p_probe_ans_decode(ans->body, &a, &pa, &e) != 0) {
-		fail_reply(c->req, st, ans);
+		ctl_fail(c->req, st, ans);
 		free(c);
 		return;
 	}
@@ -394,6 +394,7 @@ ctl_start(p2p_node *n, char *err, size_t errlen)
 	p2p_ctl_register(n->ctl, "probe", m_probe, n);
 	p2p_ctl_register(n->ctl, "route", m_route, n);
 	p2p_ctl_register(n->ctl, "stop", m_stop, n);
+	store_ctl_register(n);
 	diag_ctl_register(n);
 	return 0;
 }

@@ -125,6 +125,9 @@ typedef struct p2p_node {
 	uv_timer_t stop_timer;
 	node_stats st;
 	int exit_code;
+	struct p2p_store *store;	/* data this peer holds */
+	uint64_t sweep_at;	/* next replication sweep (0: none due) */
+	uint64_t last_storage_time;	/* of the last value put */
 } p2p_node;
 
 /* node.c */
@@ -152,6 +155,15 @@ void route_receive(p2p_link *from, const uint8_t *buf, size_t len);
 int route_request(p2p_node *n, const p2p_dest *dest, size_t ndest,
     uint16_t code, const p2p_wbuf *body, const p2p_msg_ext *exts,
     size_t nexts, p2p_link *via_link, node_ans_cb cb, void *user);
+/* The same with certificates added to ours in the message (those that
+ * stored values need, say). */
+int route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
+    uint16_t code, const p2p_wbuf *body, const p2p_msg_ext *exts,
+    size_t nexts, const p2p_cert *certs, size_t ncerts, p2p_link *via_link,
+    node_ans_cb cb, void *user);
+int route_answer_full(p2p_node *n, p2p_link *from, const p2p_msg *req,
+    uint16_t code, const uint8_t *body, size_t len, const p2p_msg_ext *exts,
+    size_t nexts, const p2p_cert *certs, size_t ncerts);
 int route_answer(p2p_node *n, p2p_link *from, const p2p_msg *req,
     uint16_t code, const uint8_t *body, size_t len);
 /* The same with message extensions (a Diagnostic_Ping answer, say). */
@@ -181,6 +193,18 @@ void topo_update_neighbors(p2p_node *n);
 
 /* node_ctl.c */
 int ctl_start(p2p_node *n, char *err, size_t errlen);
+/* Answer a control request from a transaction that brought no usable
+ * answer (timeout, Error answer, ...). */
+void ctl_fail(p2p_ctl_req *req, enum p2p_txn_status st, const p2p_msg *ans);
+
+/* node_store.c */
+int store_init(p2p_node *n);
+void store_free(p2p_node *n);
+void store_tick(p2p_node *n, uint64_t now);
+void store_ring_changed(p2p_node *n);
+void store_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, p2p_arena *a);
+void store_ctl_register(p2p_node *n);
 
 /* node_diag.c: PathTrack, Diagnostic_Ping, the "trace" and "diag"
  * control methods. */

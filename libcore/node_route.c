@@ -348,22 +348,36 @@ txn_done(void *user, enum p2p_txn_status st, const struct p2p_msg *ans,
 	free(c);
 }
 
-/* Sign and encode m (contents set by the caller) into w. */
+/* Sign and encode m (contents set by the caller) into w. The certificate
+ * list is ours followed by extra (those the message's contents need). */
 static int
-seal(p2p_node *n, p2p_msg *m, p2p_wbuf *w)
+seal(p2p_node *n, p2p_msg *m, p2p_wbuf *w, const p2p_cert *extra,
+    size_t nextra)
 {
 	p2p_sigbuf sb;
-	p2p_cert cert;
+	p2p_cert *certs;
 	p2p_err e = { 0 };
+	size_t nc = 0;
+	int rc;
 
-	p2p_identity_cert(&n->ident, &cert);
-	m->certs = &cert;
-	m->ncerts = 1;
+	if ((certs = calloc(nextra + 1, sizeof(*certs))) == NULL)
+		return -1;
+	p2p_identity_cert(&n->ident, &certs[nc++]);
+	for (size_t i = 0; i < nextra; i++)
+		if (!p2p_bytes_eq(extra[i].der, certs[0].der))
+			certs[nc++] = extra[i];
+	m->certs = certs;
+	m->ncerts = nc;
 	if (p2p_msg_sign(m, &n->ident, &sb, &e) != 0) {
 		node_log(n, LOG_ERROR, "signing failed: %s", e.what);
+		free(certs);
 		return -1;
 	}
-	return p2p_msg_encode(w, m);
+	rc = p2p_msg_encode(w, m);
+	free(certs);
+	m->certs = NULL;
+	m->ncerts = 0;
+	return rc;
 }
 
 static void
@@ -380,6 +394,16 @@ int
 route_request(p2p_node *n, const p2p_dest *dest, size_t ndest,
     uint16_t code, const p2p_wbuf *body, const p2p_msg_ext *exts,
     size_t nexts, p2p_link *via_link, node_ans_cb cb, void *user)
+{
+	return route_request_certs(n, dest, ndest, code, body, exts, nexts,
+	    NULL, 0, via_link, cb, user);
+}
+
+int
+route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
+    uint16_t code, const p2p_wbuf *body, const p2p_msg_ext *exts,
+    size_t nexts, const p2p_cert *certs, size_t ncerts, p2p_link *via_link,
+    node_ans_cb cb, void *user)
 {
 	p2p_msg m;
 	p2p_wbuf w;
@@ -412,7 +436,11 @@ route_request(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	m.exts = (p2p_msg_ext *)exts;
 	m.nexts = nexts;
 	p2p_w_init(&w, body->len + 1024);
-	if (seal(n, &m, &w) != 0 || w.len > max_msg(n)) {
+	if (seal(n, &m, &w, certs, ncerts) != 0 || w.len > max_msg(n)) {
+		if (w.len > max_msg(n))
+			node_log(n, LOG_WARN, "%s of %zu bytes exceeds "
+			    "max-message-size", p2p_code_name(code) ?
+			    p2p_code_name(code) : "request", w.len);
 		free(c);
 		goto out;
 	}
@@ -446,13 +474,23 @@ int
 route_answer(p2p_node *n, p2p_link *from, const p2p_msg *req, uint16_t code,
     const uint8_t *body, size_t len)
 {
-	return route_answer_ext(n, from, req, code, body, len, NULL, 0);
+	return route_answer_full(n, from, req, code, body, len, NULL, 0,
+	    NULL, 0);
 }
 
 int
 route_answer_ext(p2p_node *n, p2p_link *from, const p2p_msg *req,
     uint16_t code, const uint8_t *body, size_t len, const p2p_msg_ext *exts,
     size_t nexts)
+{
+	return route_answer_full(n, from, req, code, body, len, exts, nexts,
+	    NULL, 0);
+}
+
+int
+route_answer_full(p2p_node *n, p2p_link *from, const p2p_msg *req,
+    uint16_t code, const uint8_t *body, size_t len, const p2p_msg_ext *exts,
+    size_t nexts, const p2p_cert *certs, size_t ncerts)
 {
 	p2p_msg m;
 	p2p_wbuf w;
@@ -479,7 +517,7 @@ route_answer_ext(p2p_node *n, p2p_link *from, const p2p_msg *req,
 	m.exts = (p2p_msg_ext *)exts;
 	m.nexts = nexts;
 	p2p_w_init(&w, len + 1024);
-	if (seal(n, &m, &w) == 0) {
+	if (seal(n, &m, &w, certs, ncerts) == 0) {
 		if (from == NULL) {
 			deliver_local(n, NULL, w.p, w.len);
 			rc = 0;
@@ -560,6 +598,9 @@ route_error_info(const p2p_msg *ans, uint16_t *code, char *text, size_t cap)
 	    p2p_error_decode(ans->body, &a, &er, &e) != 0)
 		return -1;
 	*code = er.code;
+	if (er.code == P2P_ERR_GENERATION_TOO_LOW ||
+	    er.code == P2P_ERR_UNKNOWN_KIND)
+		er.info.len = 0;	/* structured, not text */
 	k = er.info.len < cap - 1 ? er.info.len : cap - 1;
 	for (size_t i = 0; i < k; i++)
 		text[i] = (er.info.p[i] >= 0x20 && er.info.p[i] < 0x7f) ?

@@ -375,6 +375,7 @@ join_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	    p2p_id_hex(&n->admitting, id));
 	topo_update_neighbors(n);
 	finger_attaches(n, FINGER_ATTACHES);
+	store_ring_changed(n);
 }
 
 static void
@@ -422,6 +423,9 @@ after_change(p2p_node *n, int flags, const p2p_id *from)
 {
 	if (flags < 0)
 		return;
+	if (flags & (P2P_CHORD_NEIGHBORS_CHANGED | P2P_CHORD_RANGE_CHANGED |
+	    P2P_CHORD_REPLICAS_CHANGED))
+		store_ring_changed(n);
 	if (joined(n) && (flags & P2P_CHORD_NEIGHBORS_CHANGED))
 		topo_update_neighbors(n);
 	else if (from != NULL && (flags & P2P_CHORD_REPLY_UPDATE))
@@ -603,6 +607,7 @@ on_join(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		n->join = JOIN_DONE;
 	if (flags >= 0)
 		topo_update_neighbors(n);
+	store_ring_changed(n);	/* hand over what the newcomer owns */
 }
 
 static void
@@ -802,6 +807,12 @@ topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	case P2P_ROUTE_QUERY_REQ:
 		on_route_query(n, from, m, who, &a);
 		break;
+	case P2P_STORE_REQ:
+	case P2P_FETCH_REQ:
+	case P2P_STAT_REQ:
+	case P2P_FIND_REQ:
+		store_request(n, from, m, who, &a);
+		break;
 	default:
 		(void)route_error(n, from, m, P2P_ERR_FORBIDDEN,
 		    "method not supported by this node");
@@ -881,8 +892,10 @@ topo_tick(p2p_node *n, uint64_t now)
 	memset(&work, 0, sizeof(work));
 	if (p2p_chord_tick(&n->chord, now, &work) == 0)
 		return;
-	if (work.send_update)
+	if (work.send_update) {
 		topo_update_neighbors(n);
+		store_ring_changed(n);	/* periodic check of the copies */
+	}
 	if (work.probe) {
 		p2p_dest d;
 		p2p_dest_resource(&d, &work.probe_id);

@@ -189,6 +189,31 @@ cmd_overlay(int argc, char **argv)
 	free(der);
 	p2p_config_add_id(&cf.config_signers, &cf.nconfig_signers, &sid);
 	p2p_config_add_builtin_kind(&cf, P2P_KIND_SIP_REGISTRATION, 10, 4096);
+	{
+		/* the private kinds p2p-ca init defines */
+		static const struct {
+			uint32_t id;
+			const char *label;
+			enum p2p_data_model model;
+			uint32_t max_count;
+		} own[] = {
+			{ 0xf0000001u, "single", P2P_MODEL_SINGLE, 1 },
+			{ 0xf0000002u, "array", P2P_MODEL_ARRAY, 256 },
+			{ 0xf0000003u, "dictionary", P2P_MODEL_DICTIONARY, 256 },
+		};
+		for (size_t i = 0; i < 3; i++) {
+			p2p_kind_def k;
+			memset(&k, 0, sizeof(k));
+			k.id = own[i].id;
+			k.label = (char *)own[i].label;
+			k.model = own[i].model;
+			k.policy = P2P_AC_USER_MATCH;
+			k.max_count = own[i].max_count;
+			k.max_size = 4096;
+			if (p2p_config_add_kind(&cf, &k) != 0)
+				die("kinds", NULL);
+		}
+	}
 	p2p_w_init(&w, 0);
 	p2p_w_init(&s, 0);
 	if (p2p_config_write(&cf, &w, &e) != 0)

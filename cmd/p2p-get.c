@@ -1,0 +1,164 @@
+/*
+ * p2p-get: fetch (and verify) values from the overlay through the local
+ * node, or their metadata with --stat.
+ *
+ *   p2p-get [--kind KIND] [--key KEY | --index N | --range A-B] [--stat]
+ *           [--json] RESOURCE
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: p2p-get [--kind KIND] [--key KEY | --index N | --range A-B] [--stat]\n"
+"               [--json] [--socket PATH | --dir NODEDIR] RESOURCE\n"
+"Without --json the values are written to standard output as they are\n"
+"(raw bytes, one after another). See p2p-get(1).\n");
+}
+
+static unsigned long
+number(const char *opt, const char *s)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || *s == '-' || v > 0xfffffffful)
+		p2p_cli_die(P2P_EXIT_USAGE, "%s: a number from 0 to 4294967295",
+		    opt);
+	return v;
+}
+
+static void
+print_stat(FILE *out, const json_t *v, void *user)
+{
+	const json_t *x;
+	size_t i;
+
+	(void)user;
+	json_array_foreach(json_object_get(v, "values"), i, x) {
+		const json_t *k = json_object_get(x, "key"),
+		    *ix = json_object_get(x, "index");
+		if (k != NULL)
+			fprintf(out, "key %s  ", json_string_value(k));
+		else if (ix != NULL)
+			fprintf(out, "index %lld  ",
+			    (long long)json_integer_value(ix));
+		fprintf(out, "%lld bytes  sha256 %s  lifetime %llds\n",
+		    (long long)json_integer_value(json_object_get(x, "length")),
+		    json_string_value(json_object_get(x, "hash")),
+		    (long long)json_integer_value(json_object_get(x,
+		    "lifetime")));
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "kind", required_argument, NULL, 'k' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "index", required_argument, NULL, 'i' },
+		{ "range", required_argument, NULL, 'r' },
+		{ "stat", no_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL, *dir = NULL;
+	char path[4096];
+	json_t *params = json_object(), *result = NULL, *x;
+	int c, as_json = 0, addressing = 0, stat = 0, rc;
+	size_t i;
+
+	p2p_cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "k:K:i:r:Sjs:d:h", lo,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			json_object_set_new(params, "kind", json_string(optarg));
+			break;
+		case 'K':
+			json_object_set_new(params, "key", json_string(optarg));
+			addressing++;
+			break;
+		case 'i':
+			json_object_set_new(params, "index", json_integer(
+			    (json_int_t)number("--index", optarg)));
+			addressing++;
+			break;
+		case 'r': {
+			const char *dash = strchr(optarg, '-');
+			char a[16];
+			if (dash == NULL || dash == optarg ||
+			    (size_t)(dash - optarg) >= sizeof(a))
+				p2p_cli_die(P2P_EXIT_USAGE, "--range: A-B");
+			memcpy(a, optarg, (size_t)(dash - optarg));
+			a[dash - optarg] = '\0';
+			json_object_set_new(params, "range", json_pack("[I,I]",
+			    (json_int_t)number("--range", a),
+			    (json_int_t)number("--range", dash + 1)));
+			addressing++;
+			break;
+		}
+		case 'S': stat = 1; break;
+		case 'j': as_json = 1; break;
+		case 's': sock = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'h': usage(stdout); return P2P_EXIT_OK;
+		default: usage(stderr); return P2P_EXIT_USAGE;
+		}
+	}
+	if (addressing > 1)
+		p2p_cli_die(P2P_EXIT_USAGE, "give at most one of --key, --index, "
+		    "--range");
+	if (argc - optind != 1) {
+		usage(stderr);
+		return P2P_EXIT_USAGE;
+	}
+	json_object_set_new(params, "resource", json_string(argv[optind]));
+	if (dir != NULL && sock == NULL) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir,
+		    P2P_CTL_SOCKET_NAME) >= (int)sizeof(path))
+			p2p_cli_die(P2P_EXIT_USAGE, "--dir: path too long");
+		sock = path;
+	}
+	rc = p2p_cli_rpc(sock, NULL, stat ? "stat" : "get", params,
+	    P2P_CLI_TIMEOUT_MS, NULL, NULL, &result);
+	json_decref(params);
+	if (rc != P2P_EXIT_OK)
+		return rc;
+	if (json_array_size(json_object_get(result, "values")) == 0) {
+		p2p_cli_warn("nothing stored under %s", argv[optind]);
+		if (as_json)
+			p2p_cli_print(stdout, result, 1, NULL, NULL);
+		json_decref(result);
+		return P2P_EXIT_FAIL;
+	}
+	if (as_json || stat) {
+		rc = p2p_cli_print(stdout, result, as_json, print_stat, NULL) ?
+		    P2P_EXIT_FAIL : P2P_EXIT_OK;
+	} else {
+		json_array_foreach(json_object_get(result, "values"), i, x) {
+			size_t n = 0;
+			uint8_t *b = p2p_b64_decode(json_string_value(
+			    json_object_get(x, "value_b64")), &n);
+			if (b == NULL && n != 0) {
+				rc = P2P_EXIT_FAIL;
+				continue;
+			}
+			if (n > 0 && fwrite(b, 1, n, stdout) != n)
+				rc = P2P_EXIT_FAIL;
+			free(b);
+		}
+	}
+	json_decref(result);
+	return rc;
+}
