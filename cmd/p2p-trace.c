@@ -241,6 +241,8 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			json_decref(params);
+			json_decref(kinds);
 			return P2P_EXIT_OK;
 		default:
 			bad_usage(NULL);

@@ -840,10 +840,13 @@ trace_wait(walk *w)
 {
 	uint64_t now = node_now(w->n);
 
-	if (!w->has_prev || now + RETRY_MS >= w->deadline_ms) {
-		char id[9], msg[96];
+	if (now + RETRY_MS >= w->deadline_ms) {
+		char id[9] = "?", msg[96];
+
+		if (w->nsilent > 0)
+			node_id_short(&w->silent[w->nsilent - 1], id);
 		snprintf(msg, sizeof(msg), "no route past the silent peer %s",
-		    node_id_short(&w->silent[w->nsilent - 1], id));
+		    id);
 		trace_finish(w, NULL, msg);
 		return;
 	}
@@ -996,8 +999,21 @@ walk_timeout(uv_timer_t *t)
 		return;
 	}
 	if (w->waiting) {
-		/* the pause is over: ask the previous hop again */
+		/* The pause is over: ask the previous hop again, or look
+		 * again ourselves when the silent peer was our own hop. */
 		w->waiting = 0;
+		if (!w->has_prev) {
+			p2p_id next;
+
+			next_hop_for(w->n, &w->tdest, &next);
+			if (p2p_id_eq(&next, &w->n->ident.node))
+				trace_finish(w, &next, NULL);
+			else if (in_list(w->silent, w->nsilent, &next))
+				trace_wait(w);
+			else
+				trace_next(w, &next);
+			return;
+		}
 		trace_note(w, "retry", &w->prev);
 		if (trace_send(w, &w->prev, NULL) != 0)
 			trace_wait(w);
