@@ -448,31 +448,23 @@ p2p_ctl_req_uid(const p2p_ctl_req *req)
 	return req->c->uid;
 }
 
-/* Check the envelope of msg; on a problem answer it and return -1. */
+/* Check the envelope of out->msg: 0, or the error code with out->error. */
 static int
-check_request(ctl_conn *c, json_t *msg, json_t **idp)
+line_check(p2p_ctl_line *out)
 {
-	json_t *id, *v;
+	json_t *msg = out->msg, *id = NULL, *v;
 	const char *why = NULL;
 
-	*idp = NULL;
-	if (json_is_array(msg)) {
-		send_error(c, NULL, P2P_CTL_INVALID_REQUEST,
-		    "batch requests are not supported", NULL);
-		return -1;
-	}
-	if (!json_is_object(msg)) {
-		send_error(c, NULL, P2P_CTL_INVALID_REQUEST,
-		    "request is not a JSON object", NULL);
-		return -1;
-	}
-	id = json_object_get(msg, "id");
-	if (id != NULL && !json_is_string(id) && !json_is_number(id) &&
-	    !json_is_null(id)) {
-		send_error(c, NULL, P2P_CTL_INVALID_REQUEST,
-		    "id must be a string, a number or null", NULL);
-		return -1;
-	}
+	if (json_is_array(msg))
+		why = "batch requests are not supported";
+	else if (!json_is_object(msg))
+		why = "request is not a JSON object";
+	else if ((id = json_object_get(msg, "id")) != NULL &&
+	    !json_is_string(id) && !json_is_number(id) && !json_is_null(id))
+		why = "id must be a string, a number or null";
+	if (why != NULL)
+		goto bad;
+	out->id = id;
 	v = json_object_get(msg, "jsonrpc");
 	if (!json_is_string(v) || strcmp(json_string_value(v), "2.0") != 0)
 		why = "member \"jsonrpc\" must be \"2.0\"";
@@ -481,29 +473,50 @@ check_request(ctl_conn *c, json_t *msg, json_t **idp)
 	else if ((v = json_object_get(msg, "params")) != NULL &&
 	    !json_is_object(v) && !json_is_array(v))
 		why = "member \"params\" must be an object or an array";
-	if (why != NULL) {
-		send_error(c, id, P2P_CTL_INVALID_REQUEST, why, NULL);
-		return -1;
-	}
-	*idp = id;
+	if (why != NULL)
+		goto bad;
+	out->method = json_string_value(json_object_get(msg, "method"));
+	out->params = v;
 	return 0;
+bad:
+	snprintf(out->error, sizeof(out->error), "%s", why);
+	return P2P_CTL_INVALID_REQUEST;
 }
 
+int
+p2p_ctl_parse_line(const char *p, size_t len, p2p_ctl_line *out)
+{
+	json_error_t je;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	while (len > 0 && p[len - 1] == '\r')
+		len--;
+	for (i = 0; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
+		;
+	if (i == len)
+		return 1;
+	out->msg = json_loadb(p, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+	    &je);
+	if (out->msg == NULL) {
+		snprintf(out->error, sizeof(out->error),
+		    "parse error at column %d: %s", je.column, je.text);
+		return P2P_CTL_PARSE_ERROR;
+	}
+	return line_check(out);
+}
+
+/* Run the handler of a well-formed request; takes pl->msg. */
 static void
-dispatch(ctl_conn *c, json_t *msg)
+dispatch(ctl_conn *c, p2p_ctl_line *pl)
 {
 	p2p_ctl_server *s = c->srv;
+	json_t *msg = pl->msg, *id = pl->id, *params = pl->params;
+	const char *name = pl->method;
 	p2p_ctl_req *req;
 	ctl_method *m;
-	json_t *id, *params;
-	const char *name;
 	char text[MSG_MAX + 64];
 
-	if (check_request(c, msg, &id) == -1) {
-		json_decref(msg);
-		return;
-	}
-	name = json_string_value(json_object_get(msg, "method"));
 	if ((m = find_method(s, name)) == NULL) {
 		if (id != NULL) {
 			snprintf(text, sizeof(text), "unknown method \"%.*s\"",
@@ -534,7 +547,7 @@ dispatch(ctl_conn *c, json_t *msg)
 	req->method = m->name;
 	c->refs++;
 	c->pending++;
-	if ((params = json_object_get(msg, "params")) == NULL) {
+	if (params == NULL) {
 		if ((params = req->own_params = json_object()) == NULL) {
 			p2p_ctl_error(req, P2P_CTL_INTERNAL_ERROR,
 			    "out of memory", NULL);
@@ -547,26 +560,17 @@ dispatch(ctl_conn *c, json_t *msg)
 static void
 handle_line(ctl_conn *c, const char *p, size_t len)
 {
-	json_error_t je;
-	json_t *msg;
-	size_t i;
-	char text[256];
+	p2p_ctl_line pl;
+	int rc;
 
-	while (len > 0 && p[len - 1] == '\r')
-		len--;
-	for (i = 0; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
-		;
-	if (i == len)
+	if ((rc = p2p_ctl_parse_line(p, len, &pl)) == 1)
 		return;
-	msg = json_loadb(p, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-	    &je);
-	if (msg == NULL) {
-		snprintf(text, sizeof(text), "parse error at column %d: %s",
-		    je.column, je.text);
-		send_error(c, NULL, P2P_CTL_PARSE_ERROR, text, NULL);
+	if (rc < 0) {
+		send_error(c, pl.id, rc, pl.error, NULL);
+		json_decref(pl.msg);
 		return;
 	}
-	dispatch(c, msg);
+	dispatch(c, &pl);
 }
 
 static void

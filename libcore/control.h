@@ -146,6 +146,27 @@ int p2p_ctl_error(p2p_ctl_req *req, int code, const char *message,
  * stolen (NULL: none). Returns 0 if queued, -1 if dropped. */
 int p2p_ctl_notify(p2p_ctl_req *req, const char *method, json_t *params);
 
+/*
+ * One request line as the server reads it (exposed for tests and
+ * fuzzing). p2p_ctl_parse_line takes a line without its '\n' and returns:
+ *   0   a well-formed request: msg holds it (release it with json_decref;
+ *       id, method and params point into it);
+ *   1   nothing to do (an empty or blank line, trailing '\r' ignored);
+ *   < 0 the JSON-RPC error code to answer with (P2P_CTL_PARSE_ERROR or
+ *       P2P_CTL_INVALID_REQUEST), error says why, and id is the request's
+ *       id when it could be read (NULL: answer with id null); msg may be
+ *       set then too and must be released.
+ */
+typedef struct p2p_ctl_line {
+	json_t *msg;		/* the request, owned */
+	json_t *id;		/* borrowed; NULL: notification or unknown */
+	const char *method;	/* borrowed */
+	json_t *params;		/* borrowed; NULL when absent */
+	char error[256];
+} p2p_ctl_line;
+
+int p2p_ctl_parse_line(const char *line, size_t len, p2p_ctl_line *out);
+
 /* Has the client disconnected (so the work may be abandoned)? */
 int p2p_ctl_req_gone(const p2p_ctl_req *req);
 const char *p2p_ctl_req_method(const p2p_ctl_req *req);

@@ -560,6 +560,65 @@ test_bad_requests(void **state)
 	srv_end(&sv, 1);
 }
 
+/* The line parser alone, as the server and the fuzzer use it. */
+static void
+expect_line(const char *text, int want, int want_id)
+{
+	p2p_ctl_line l;
+	int rc;
+
+	rc = p2p_ctl_parse_line(text, strlen(text), &l);
+	if (rc != want)
+		fail_msg("%s: got %d, want %d (%s)", text, rc, want, l.error);
+	if (want < 0)
+		assert_true(l.error[0] != '\0');
+	if (want_id < 0)
+		assert_null(l.id);
+	else
+		assert_int_equal(json_integer_value(l.id), want_id);
+	json_decref(l.msg);
+}
+
+static void
+test_parse_line(void **state)
+{
+	p2p_ctl_line l;
+
+	(void)state;
+	expect_line("", 1, -1);
+	expect_line(" \t\r\r", 1, -1);
+	expect_line("{\"jsonrpc\": \"2.0\", \"id\": 1,", P2P_CTL_PARSE_ERROR,
+	    -1);
+	expect_line("\n", P2P_CTL_PARSE_ERROR, -1);
+	expect_line("42", P2P_CTL_INVALID_REQUEST, -1);
+	expect_line("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"}]",
+	    P2P_CTL_INVALID_REQUEST, -1);
+	expect_line("{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"m\"}",
+	    P2P_CTL_INVALID_REQUEST, -1);
+	expect_line("{\"jsonrpc\":\"1.0\",\"id\":2,\"method\":\"m\"}",
+	    P2P_CTL_INVALID_REQUEST, 2);
+	expect_line("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":7}",
+	    P2P_CTL_INVALID_REQUEST, 3);
+	expect_line("{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"m\","
+	    "\"params\":\"x\"}", P2P_CTL_INVALID_REQUEST, 4);
+	expect_line("{\"jsonrpc\":\"2.0\",\"id\":5,\"id\":6,\"method\":\"m\"}",
+	    P2P_CTL_PARSE_ERROR, -1);
+	expect_line("{\"jsonrpc\":\"2.0\",\"method\":\"m\"}\r", 0, -1);
+
+	assert_int_equal(p2p_ctl_parse_line(" {\"jsonrpc\":\"2.0\",\"id\":\"a\","
+	    "\"method\":\"put\",\"params\":[1]}\r\n", 56, &l), 0);
+	assert_string_equal(l.method, "put");
+	assert_string_equal(json_string_value(l.id), "a");
+	assert_int_equal(json_array_size(l.params), 1);
+	json_decref(l.msg);
+	/* the length bounds the line: what follows is not read */
+	assert_int_equal(p2p_ctl_parse_line("{\"jsonrpc\":\"2.0\",\"method\":"
+	    "\"m\"}garbage", 30, &l), 0);
+	assert_null(l.params);
+	assert_null(l.id);
+	json_decref(l.msg);
+}
+
 static void
 test_oversized_line(void **state)
 {
@@ -1039,6 +1098,7 @@ main(void)
 		cmocka_unit_test(test_async_timer),
 		cmocka_unit_test(test_notifications),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_parse_line),
 		cmocka_unit_test(test_oversized_line),
 		cmocka_unit_test(test_disconnect_before_reply),
 		cmocka_unit_test(test_hangup_during_reply),
