@@ -20,8 +20,8 @@
  *   MACHINE_UPTIME       /proc/uptime, whole seconds
  *   APP_UPTIME           seconds since this node started
  *   MEMORY_FOOTPRINT     VmRSS of /proc/self/status, KiB
- *   DATASIZE_STORED,     this node stores no data yet: 0 and an empty list;
- *   INSTANCES_STORED     stored_totals() is where the storage layer reports
+ *   DATASIZE_STORED      bytes of the values held (as the store counts them)
+ *   INSTANCES_STORED     values held per kind of the configuration
  *   MESSAGES_SENT_RCVD   per message code, messages originated or forwarded
  *                        (sent) and received from links
  *   EWMA_BYTES_SENT/RCVD bytes per second over 5 s periods, averaged with
@@ -72,6 +72,7 @@
 #include "node_int.h"
 
 #include "body_diag.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -251,18 +252,28 @@ software_version(char *buf, size_t cap)
 			*p = '?';
 }
 
-/*
- * What this node stores: total bytes and instances per kind. The node
- * keeps no data yet, so the truth is nothing; the storage layer reports
- * its totals here when it exists.
- */
+/* What this node stores: total bytes, and the values held per kind of
+ * the configuration (kinds it holds nothing of are left out). */
 static uint64_t
 stored_totals(p2p_node *n, p2p_diag_instances *inst, size_t cap,
     size_t *ninst)
 {
-	(void)n; (void)inst; (void)cap;
+	p2p_store_stats st;
+
 	*ninst = 0;
-	return 0;
+	if (n->store == NULL)
+		return 0;
+	for (size_t i = 0; i < n->cfg.nkinds && *ninst < cap; i++) {
+		size_t v = p2p_store_kind_values(n->store, n->cfg.kinds[i].id);
+
+		if (v == 0)
+			continue;
+		inst[*ninst].kind = n->cfg.kinds[i].id;
+		inst[*ninst].count = v;
+		(*ninst)++;
+	}
+	p2p_store_get_stats(n->store, &st);
+	return st.bytes;
 }
 
 static uint8_t
