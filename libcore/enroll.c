@@ -421,6 +421,14 @@ tls_log(int level, const char *msg, void *arg)
 		    "tls: %s", msg);
 }
 
+/* A request the HTTP layer refused by itself, logged like ours. */
+static void
+on_http_refusal(void *arg, int status, const char *ip, const char *why)
+{
+	(void)arg;
+	log_line("warn", "refused - from %s: %d (%s)", ip, status, why);
+}
+
 static void
 on_request(p2p_http_req *req, void *arg)
 {
@@ -543,6 +551,8 @@ serve_run(struct srv *s, const p2p_enroll_serve_opts *o, p2p_tls_ctx *ctx,
 	memset(&ho, 0, sizeof(ho));
 	ho.max_body = o->max_body ? o->max_body : P2P_ENROLL_MAX_BODY;
 	ho.request_ms = o->request_ms ? o->request_ms : P2P_ENROLL_REQUEST_MS;
+	ho.log = on_http_refusal;
+	ho.log_arg = s;
 	rc = p2p_http_server_start(&s->loop, ctx, ip, port, &ho, on_request, s,
 	    &s->http);
 	if (rc != 0) {

@@ -49,6 +49,7 @@ struct p2p_http_conn {
 	uint8_t *body;
 	size_t blen, bcap;
 	int error;		/* status to answer with, set by a callback */
+	const char *why;	/* and the reason, for the log */
 	int complete;		/* the whole request is in */
 	int answered;		/* handed to the handler or answered */
 	p2p_http_req *req;	/* held by the handler */
@@ -153,14 +154,18 @@ conn_send(struct p2p_http_conn *hc, int status, const char *ctype,
 	return rc;
 }
 
+/* Refuse the request by ourselves, telling the log callback. */
 static void
-conn_error(struct p2p_http_conn *hc, int status)
+conn_error(struct p2p_http_conn *hc, int status, const char *why)
 {
+	const p2p_http_opts *o = &hc->srv->opts;
 	char body[64];
 	p2p_wbuf extra;
 
 	if (hc->answered)
 		return;
+	if (o->log != NULL)
+		o->log(o->log_arg, status, p2p_tls_conn_peer_ip(hc->tls), why);
 	p2p_w_init(&extra, 0);
 	if (status == 429)
 		w_str(&extra, "Retry-After: 1\r\n");
@@ -173,15 +178,23 @@ conn_error(struct p2p_http_conn *hc, int status)
 
 /* ---- parser callbacks ---- */
 
+/* Stop the parser: answer status, for the reason why. */
+static int
+hc_fail(struct p2p_http_conn *hc, int status, const char *why)
+{
+	hc->error = status;
+	hc->why = why;
+	return -1;
+}
+
 static int
 hb_append(struct p2p_http_conn *hc, const char *at, size_t len, int status)
 {
 	size_t max = hc->srv->opts.max_header;
 
-	if (len > max - hc->hraw || hc->hlen + len >= hc->hcap) {
-		hc->error = status;
-		return -1;
-	}
+	if (len > max - hc->hraw || hc->hlen + len >= hc->hcap)
+		return hc_fail(hc, status, status == 414 ?
+		    "request line too long" : "header block too large");
 	memcpy(hc->hbuf + hc->hlen, at, len);
 	hc->hlen += len;
 	hc->hraw += len;
@@ -191,10 +204,8 @@ hb_append(struct p2p_http_conn *hc, const char *at, size_t len, int status)
 static int
 hb_nul(struct p2p_http_conn *hc)
 {
-	if (hc->hlen + 1 >= hc->hcap) {
-		hc->error = 431;
-		return -1;
-	}
+	if (hc->hlen + 1 >= hc->hcap)
+		return hc_fail(hc, 431, "header block too large");
 	hc->hbuf[hc->hlen++] = '\0';
 	return 0;
 }
@@ -231,10 +242,8 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	if (hc->hstate != HS_FIELD) {
 		if (hb_nul(hc) != 0)
 			return -1;
-		if (hc->nhdr == P2P_HTTP_MAX_HEADERS) {
-			hc->error = 431;
-			return -1;
-		}
+		if (hc->nhdr == P2P_HTTP_MAX_HEADERS)
+			return hc_fail(hc, 431, "too many header fields");
 		hc->hdr[hc->nhdr++].name = hc->hlen;
 		hc->hstate = HS_FIELD;
 	}
@@ -246,10 +255,8 @@ on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct p2p_http_conn *hc = p->data;
 
-	if (hc->hstate == HS_URL) {
-		hc->error = 400;
-		return -1;
-	}
+	if (hc->hstate == HS_URL)
+		return hc_fail(hc, 400, "header value without a name");
 	if (hc->hstate == HS_FIELD) {
 		if (hb_nul(hc) != 0)
 			return -1;
@@ -281,18 +288,14 @@ on_headers_complete(http_parser *p)
 	if (hb_end_item(hc) != 0)
 		return -1;
 	if (p->content_length != ULLONG_MAX &&
-	    p->content_length > hc->srv->opts.max_body) {
-		hc->error = 413;
-		return -1;
-	}
+	    p->content_length > hc->srv->opts.max_body)
+		return hc_fail(hc, 413, "Content-Length over the body limit");
 	/* a client that waits for permission to send its body gets it */
 	if ((v = hc_header(hc, "Expect")) != NULL) {
 		while (*v == ' ' || *v == '\t')
 			v++;
-		if (strncasecmp(v, "100-continue", 12) != 0) {
-			hc->error = 417;
-			return -1;
-		}
+		if (strncasecmp(v, "100-continue", 12) != 0)
+			return hc_fail(hc, 417, "unsupported Expect");
 		if (p->http_major == 1 && p->http_minor >= 1 &&
 		    p2p_tls_write(hc->tls, cont, sizeof(cont) - 1) != 0)
 			return -1;
@@ -307,20 +310,16 @@ on_body(http_parser *p, const char *at, size_t len)
 	size_t max = hc->srv->opts.max_body, ncap;
 	uint8_t *nb;
 
-	if (len > max - hc->blen) {
-		hc->error = 413;
-		return -1;
-	}
+	if (len > max - hc->blen)
+		return hc_fail(hc, 413, "body over the limit");
 	if (hc->blen + len > hc->bcap) {
 		ncap = hc->bcap == 0 ? 4096 : hc->bcap * 2;
 		while (ncap < hc->blen + len)
 			ncap *= 2;
 		if (ncap > max)
 			ncap = max;
-		if ((nb = realloc(hc->body, ncap)) == NULL) {
-			hc->error = 500;
-			return -1;
-		}
+		if ((nb = realloc(hc->body, ncap)) == NULL)
+			return hc_fail(hc, 500, "out of memory");
 		hc->body = nb;
 		hc->bcap = ncap;
 	}
@@ -455,11 +454,12 @@ conn_dispatch(struct p2p_http_conn *hc)
 	if (s->opts.ratelimit != NULL &&
 	    !p2p_ratelimit_allow(s->opts.ratelimit,
 	    p2p_tls_conn_peer_ip(hc->tls), uv_now(s->loop))) {
-		conn_error(hc, 429);
+		conn_error(hc, 429, "over the rate limit");
 		return;
 	}
 	if ((req = req_build(hc, &status)) == NULL) {
-		conn_error(hc, status);
+		conn_error(hc, status, status == 400 ? "malformed URL" :
+		    "out of memory");
 		return;
 	}
 	hc->answered = 1;
@@ -550,11 +550,12 @@ hc_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
 	(void)http_parser_execute(&hc->parser, &parser_settings,
 	    (const char *)data, len);
 	if (hc->error != 0)
-		conn_error(hc, hc->error);
+		conn_error(hc, hc->error, hc->why);
 	else if (hc->complete)
 		conn_dispatch(hc);
 	else if (HTTP_PARSER_ERRNO(&hc->parser) != HPE_OK)
-		conn_error(hc, 400);
+		conn_error(hc, 400, http_errno_description(
+		    HTTP_PARSER_ERRNO(&hc->parser)));
 }
 
 static void
@@ -562,7 +563,7 @@ hc_timeout(p2p_tls_conn *c)
 {
 	struct p2p_http_conn *hc = p2p_tls_conn_data(c);
 
-	conn_error(hc, 408);
+	conn_error(hc, 408, "request not complete in time");
 }
 
 static void

@@ -55,12 +55,22 @@ typedef struct p2p_http_req {
 
 typedef void (*p2p_http_handler)(p2p_http_req *req, void *arg);
 
+/*
+ * Told once of each request the server refuses by itself (400, 408, 413,
+ * 414, 417, 429, 431, and 500 when it runs out of memory), as the answer
+ * goes out: the status, the client's IP address and a short reason.
+ */
+typedef void (*p2p_http_log_cb)(void *arg, int status, const char *peer_ip,
+    const char *reason);
+
 typedef struct p2p_http_opts {
 	size_t max_header;	/* request line + headers; 0: 8 KiB */
 	size_t max_body;	/* 0: 64 KiB */
 	unsigned request_ms;	/* whole request, after the handshake;
 				   0: 10000 */
 	p2p_ratelimit *ratelimit;	/* optional, borrowed */
+	p2p_http_log_cb log;	/* optional */
+	void *log_arg;
 } p2p_http_opts;
 
 /*

@@ -612,6 +612,60 @@ test_rate_limit(void **state)
 	assert_int_equal(seen.n, 3);
 }
 
+/* The log callback hears of each refusal the server makes by itself. */
+static struct refusals {
+	int n;
+	int status[8];
+	char ip[8][48], why[8][64];
+} refusals;
+
+static void
+log_refusal(void *arg, int status, const char *ip, const char *why)
+{
+	struct refusals *r = arg;
+
+	assert_ptr_equal(r, &refusals);
+	assert_true(r->n < 8);
+	r->status[r->n] = status;
+	snprintf(r->ip[r->n], sizeof(r->ip[0]), "%s", ip);
+	snprintf(r->why[r->n], sizeof(r->why[0]), "%s", why);
+	r->n++;
+}
+
+static void
+test_refusal_log(void **state)
+{
+	p2p_ratelimit *rl = p2p_ratelimit_new(0.001, 1, 8);
+	p2p_http_opts o = { .max_body = 1024, .ratelimit = rl,
+	    .log = log_refusal, .log_arg = &refusals };
+	struct hcli h1 = { 0 }, h2 = { 0 }, h3 = { 0 };
+
+	(void)state;
+	assert_non_null(rl);
+	memset(&refusals, 0, sizeof(refusals));
+	REQ(&h1, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	one_request(&o, &h1);
+	assert_int_equal(h1.status, 200);
+	assert_int_equal(refusals.n, 0);	/* answered by the handler */
+	REQ(&h2, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	one_request(&o, &h2);
+	assert_int_equal(h2.status, 429);
+	REQ(&h3, "POST /enroll HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 2000\r\n\r\n0123456789");
+	one_request(&o, &h3);
+	assert_int_equal(h3.status, 413);
+	p2p_ratelimit_free(rl);
+	assert_int_equal(refusals.n, 2);
+	assert_int_equal(refusals.status[0], 429);
+	assert_int_equal(refusals.status[1], 413);
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(refusals.ip[i], "127.0.0.1");
+		assert_true(refusals.why[i][0] != '\0');
+	}
+	assert_non_null(strstr(refusals.why[0], "rate"));
+	assert_non_null(strstr(refusals.why[1], "limit"));
+}
+
 static void
 test_async_answer(void **state)
 {
@@ -893,6 +947,7 @@ main(void)
 		cmocka_unit_test(test_bad_request_line),
 		cmocka_unit_test(test_headers_too_large),
 		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_refusal_log),
 		cmocka_unit_test(test_async_answer),
 		cmocka_unit_test(test_async_client_gone),
 		cmocka_unit_test(test_multipart_ok),
