@@ -636,6 +636,13 @@ struct walk {
 	json_t *hops;
 };
 
+/* A round-trip time in ms, to 1/64 ms so that it prints short. */
+static json_t *
+rtt_json(double ms)
+{
+	return json_real((double)(int64_t)(ms * 64 + 0.5) / 64);
+}
+
 static json_t *
 hex_json(const p2p_id *id)
 {
@@ -802,7 +809,7 @@ trace_hop(walk *w, const p2p_id *id, double rtt, const p2p_id *next,
 	h = json_pack("{s:i,s:o,s:o,s:o,s:o,s:s}", "hop", (int)++w->nhops,
 	    "node_id", hex_json(id),
 	    "addr", addr != NULL ? json_string(addr) : json_null(),
-	    "rtt_ms", rtt >= 0 ? json_real(rtt) : json_null(),
+	    "rtt_ms", rtt >= 0 ? rtt_json(rtt) : json_null(),
 	    "next_hop", next != NULL ? hex_json(next) : json_null(),
 	    "status", status);
 	if (error != NULL)
@@ -1225,8 +1232,8 @@ diag_answer(walk *w, enum p2p_txn_status st, const p2p_msg *ans,
 		walk_fail(w, P2P_CTL_ERR_FAILED, msg);
 		return;
 	}
-	r = json_pack("{s:o,s:f,s:I,s:I,s:I,s:i,s:o}",
-	    "node_id", hex_json(&who->node), "rtt_ms", rtt,
+	r = json_pack("{s:o,s:o,s:I,s:I,s:I,s:i,s:o}",
+	    "node_id", hex_json(&who->node), "rtt_ms", rtt_json(rtt),
 	    "timestamp_initiated", (json_int_t)rs.timestamp_initiated,
 	    "timestamp_received", (json_int_t)rs.timestamp_received,
 	    "expiration", (json_int_t)rs.expiration,

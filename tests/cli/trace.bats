@@ -205,7 +205,8 @@ check_trace() {
 	jq -e '.kinds | has("BATTERY_STATUS") | not' <<<"$out"
 	[[ "$(jq -r .kinds.SOFTWARE_VERSION <<<"$out")" == p2psip/* ]]
 	[ "$(jq .kinds.MEMORY_FOOTPRINT <<<"$out")" -gt 1000 ]
-	[ "$(jq .kinds.DATASIZE_STORED <<<"$out")" -eq 0 ]
+	[ "$(jq .kinds.DATASIZE_STORED <<<"$out")" -ge 0 ]
+	jq -e '.kinds.INSTANCES_STORED | type == "array"' <<<"$out"
 	# The node has exchanged Updates: they are counted both ways.
 	jq -e '[.kinds.MESSAGES_SENT_RCVD[] | select(.name == "UpdateReq")
 	    | .sent > 0 and .rcvd > 0] | any' <<<"$out"
@@ -232,6 +233,25 @@ check_trace() {
 	# An unknown kind name is a usage error.
 	run p2p-trace --dir "$(tr_dir 6)" --diag "$(tr_id 15)" --kind NOPE
 	[ "$status" -eq 2 ]
+}
+
+@test "diag: the peer that stores a value counts it; the trace to its Resource-ID ends there" {
+	local out at rid i
+	# USER-MATCH: node 1 (user1) may store under its own user name.
+	out=$(p2p-put --json --dir "$(tr_dir 1)" user1@test.p2psip hello)
+	at=$(jq -r .stored_at <<<"$out")
+	rid=$(jq -r .resource_id <<<"$out")
+	i=$(tr_index "$at")
+	[ -n "$i" ]
+	run p2p-trace --json --dir "$(tr_dir "$i")" --diag "$at" \
+	    --kind DATASIZE_STORED --kind INSTANCES_STORED
+	[ "$status" -eq 0 ]
+	[ "$(jq .kinds.DATASIZE_STORED <<<"$output")" -gt 5 ]
+	jq -e '[.kinds.INSTANCES_STORED[] | select(.count >= 1)] | length
+	    >= 1' <<<"$output"
+	run p2p-trace --json --dir "$(tr_dir 1)" --resource-id "$rid"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .responsible <<<"$output")" = "$at" ]
 }
 
 # ---- failure -------------------------------------------------------------
