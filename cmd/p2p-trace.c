@@ -182,7 +182,12 @@ print_diag(FILE *out, const json_t *v, void *user)
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 			if (strcmp(units[i][0], k) == 0)
 				unit = units[i][1];
-		if (unit != NULL && json_is_integer(val))
+		if (strcmp(k, "STATUS_INFO") == 0 && json_is_integer(
+		    json_object_get(val, "congestion")))
+			fprintf(out, "%-21s congestion %lld of 15\n", k,
+			    (long long)json_integer_value(json_object_get(val,
+			    "congestion")));
+		else if (unit != NULL && json_is_integer(val))
 			fprintf(out, "%-21s %lld %s\n", k,
 			    (long long)json_integer_value(val), unit);
 		else
