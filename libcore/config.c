@@ -738,9 +738,127 @@ do_id_list(struct pctx *p, const xmlNode *n, const char *child,
 	return 0;
 }
 
+/*
+ * Limits on a domain-restriction pattern, checked before regcomp sees it.
+ * glibc's regcomp recurses once per level of parentheses (tens of
+ * thousands of levels overflow the stack) and builds one copy of a
+ * subexpression for each repetition a bound {m,n} allows, so that a
+ * pattern of a few bytes like ((a{1,255}){1,255}){1,255} takes gigabytes.
+ * The cost below counts the nodes it would build, copies included.
+ */
+#define PATTERN_MAX_LEN		1024
+#define PATTERN_MAX_DEPTH	32
+#define PATTERN_MAX_COST	10000
+
+/* Skip a bracket expression starting at s[i] == '['; index past it. */
+static size_t
+skip_bracket(const char *s, size_t i)
+{
+	i++;
+	if (s[i] == '^')
+		i++;
+	if (s[i] == ']')
+		i++;
+	while (s[i] != '\0' && s[i] != ']') {
+		if (s[i] == '[' && (s[i + 1] == ':' || s[i + 1] == '.' ||
+		    s[i + 1] == '=')) {
+			char end = s[i + 1];
+
+			for (i += 2; s[i] != '\0' && !(s[i] == end &&
+			    s[i + 1] == ']'); i++)
+				;
+			if (s[i] == '\0')
+				return i;
+			i++;
+		}
+		i++;
+	}
+	return s[i] == ']' ? i + 1 : i;
+}
+
+/* A count in a bound, saturating past PATTERN_MAX_COST; -1 if none. */
+static long
+bound_count(const char *s, size_t *i)
+{
+	long v = 0;
+	size_t start = *i;
+
+	for (; s[*i] >= '0' && s[*i] <= '9'; (*i)++)
+		if ((v = v * 10 + (s[*i] - '0')) > PATTERN_MAX_COST)
+			v = PATTERN_MAX_COST + 1;
+	return *i > start ? v : -1;
+}
+
+/* Parse "{m}", "{m,}" or "{m,n}" at s[i]; the largest count it allows
+ * (m + 1 for "{m,}"), or 0 if it is not a bound. *next is past it. */
+static size_t
+parse_bound(const char *s, size_t i, size_t *next)
+{
+	long m, n;
+
+	i++;
+	if ((m = bound_count(s, &i)) < 0)
+		return 0;
+	n = m;
+	if (s[i] == ',') {
+		i++;
+		if ((n = bound_count(s, &i)) < 0)
+			n = m + 1;
+	}
+	if (s[i] != '}')
+		return 0;
+	*next = i + 1;
+	return (size_t)(n > m ? n : m);
+}
+
+/* NULL if regcomp may be given s, else why not. */
+static const char *
+pattern_check(const char *s)
+{
+	size_t cost[PATTERN_MAX_DEPTH + 1], depth = 0, last = 0, i = 0, b,
+	    next;
+
+	if (strlen(s) > PATTERN_MAX_LEN)
+		return "is too long";
+	cost[0] = 0;
+	while (s[i] != '\0') {
+		if (s[i] == '(') {
+			if (depth == PATTERN_MAX_DEPTH)
+				return "nests parentheses too deep";
+			cost[++depth] = 0;
+			last = 0;
+			i++;
+			continue;
+		}
+		if (s[i] == ')' && depth > 0) {
+			last = cost[depth--] + 1;
+			i++;
+		} else if (s[i] == '{' && (b = parse_bound(s, i, &next)) > 0) {
+			if (b > PATTERN_MAX_COST || last > PATTERN_MAX_COST)
+				return "repeats too much";
+			last *= b;
+			i = next;
+		} else if (s[i] == '[') {
+			last = 1;
+			i = skip_bracket(s, i);
+		} else if (s[i] == '\\' && s[i + 1] != '\0') {
+			last = 1;
+			i += 2;
+		} else {
+			last = strchr("|*+?", s[i]) != NULL ? 0 : 1;
+			i++;
+		}
+		cost[depth] += last + 1;
+		if (cost[depth] > PATTERN_MAX_COST)
+			return "repeats too much";
+	}
+	return NULL;
+}
+
 static int
 do_domain_restriction(struct pctx *p, const xmlNode *n, p2p_kind_def *k)
 {
+	const char *why;
 	char *en = attr_of(n, "enable");
 	regex_t re;
 	int rc = 0;
@@ -757,6 +875,10 @@ do_domain_restriction(struct pctx *p, const xmlNode *n, p2p_kind_def *k)
 			continue;
 		if (get_string_item(p, c, &k->patterns, &k->npatterns) != 0)
 			return -1;
+		if ((why = pattern_check(k->patterns[k->npatterns - 1])) !=
+		    NULL)
+			return perr(p, "domain-restriction pattern %.80s %s",
+			    k->patterns[k->npatterns - 1], why);
 		if (regcomp(&re, k->patterns[k->npatterns - 1],
 		    REG_EXTENDED | REG_NOSUB) != 0)
 			return perr(p, "domain-restriction pattern %.80s is "

@@ -557,6 +557,99 @@ test_parse_refusals(void **state)
 	    "</kind></kind-block></required-kinds>" TAIL, "twice");
 }
 
+/* A document whose SIP-REGISTRATION kind has one domain pattern. */
+static char *
+doc_with_pattern(const char *pattern)
+{
+	static const char head[] = HEAD CFG "<required-kinds><kind-block>"
+	    "<kind name=\"SIP-REGISTRATION\"><max-count>1</max-count>"
+	    "<max-size>1</max-size><sip:domain-restriction xmlns:sip=\""
+	    P2P_NS_SIP "\" enable=\"true\"><sip:pattern>";
+	static const char tail[] = "</sip:pattern></sip:domain-restriction>"
+	    "</kind></kind-block></required-kinds>" TAIL;
+	char *d = malloc(sizeof(head) + strlen(pattern) + sizeof(tail));
+
+	assert_non_null(d);
+	strcpy(d, head);
+	strcat(d, pattern);
+	strcat(d, tail);
+	return d;
+}
+
+/* Pattern text made of n copies of open, then mid, then n of close. */
+static char *
+nested(const char *open, const char *mid, const char *close, size_t n)
+{
+	size_t lo = strlen(open), lc = strlen(close), i;
+	char *s = malloc(n * (lo + lc) + strlen(mid) + 1), *q;
+
+	assert_non_null(s);
+	q = s;
+	for (i = 0; i < n; i++, q += lo)
+		memcpy(q, open, lo);
+	strcpy(q, mid);
+	q += strlen(mid);
+	for (i = 0; i < n; i++, q += lc)
+		memcpy(q, close, lc);
+	*q = '\0';
+	return s;
+}
+
+static void
+expect_pattern(const char *pattern, const char *needle)
+{
+	char *d = doc_with_pattern(pattern);
+	p2p_config c;
+	p2p_err err;
+
+	if (needle == NULL) {
+		if (parse_str(d, &c, &err) != 0)
+			fail_msg("refused %.60s: %s", pattern, err.what);
+		assert_int_equal(c.nkinds, 1);
+		assert_int_equal(c.kinds[0].npatterns, 1);
+		assert_string_equal(c.kinds[0].patterns[0], pattern);
+		p2p_config_free(&c);
+	} else {
+		expect_refused(d, needle);
+	}
+	free(d);
+}
+
+/* regcomp is never given a pattern that would take it too far. */
+static void
+test_pattern_limits(void **state)
+{
+	char *p;
+
+	(void)state;
+	expect_pattern("^sip:[^@]+@([a-z0-9-]{1,63}\\.){1,4}example\\.com$",
+	    NULL);
+	expect_pattern("[]{}()[:alpha:]]+x{2}{3}", NULL);
+	/* nesting: the stack of regcomp */
+	p = nested("(", "a", ")", 32);
+	expect_pattern(p, NULL);
+	free(p);
+	p = nested("(", "a", ")", 33);
+	expect_pattern(p, "too deep");
+	free(p);
+	p = nested("(", "a", ")", 40000);
+	expect_pattern(p, "too long");
+	free(p);
+	/* repetition: the memory of regcomp */
+	expect_pattern("((a{1,255}){1,255}){1,255}", "repeats too much");
+	expect_pattern("(a{1,32767}){1,32767}", "repeats too much");
+	expect_pattern("a{1,99999999999999999999999}", "repeats too much");
+	expect_pattern("a{0}", NULL);
+	p = nested("(", "a", "){9}", 5);
+	expect_pattern(p, "repeats too much");
+	free(p);
+	p = nested("(", "a", "){9}", 3);
+	expect_pattern(p, NULL);
+	free(p);
+	/* still refused by regcomp itself */
+	expect_pattern("(unclosed", "regular expression");
+}
+
 static void
 test_parse_oversize(void **state)
 {
@@ -762,6 +855,7 @@ main(void)
 		cmocka_unit_test(test_verify_refuses_decoy),
 		cmocka_unit_test(test_parse_refusals),
 		cmocka_unit_test(test_parse_oversize),
+		cmocka_unit_test(test_pattern_limits),
 		cmocka_unit_test(test_entities_not_expanded),
 		cmocka_unit_test(test_parse_variants),
 		cmocka_unit_test(test_base64),
