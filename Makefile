@@ -67,13 +67,21 @@ $(BUILD)/kit/p2p-testkit: tests/kit/p2p-testkit.c $(LIBA) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-# libFuzzer targets: always clang, with ASan and UBSan, over the sources.
-FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Ilibcore $(PKG_CFLAGS)
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+# libFuzzer targets: always clang, with ASan and UBSan. The library is
+# instrumented once (build/fuzz/libp2psip.a) and linked into each target.
+FUZZ_COMMON := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 \
+    -fno-sanitize-recover=undefined -Ilibcore $(PKG_CFLAGS)
+FUZZ_OBJ := $(patsubst libcore/%.c,build/fuzz/obj/%.o,$(LIB_SRC))
+build/fuzz/obj/%.o: libcore/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lhttp_parser -ledit -lm
+	clang $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+build/fuzz/libp2psip.a: $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libp2psip.a $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined -o $@ $< \
+	    build/fuzz/libp2psip.a $(PKG_LIBS) -lhttp_parser -ledit -lm
 
 fuzz-build: $(FUZZERS)
 

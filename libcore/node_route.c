@@ -32,6 +32,8 @@ static const p2p_sig_who *cur_who;
 
 static void deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf,
     size_t len);
+static void answer_decode_error(p2p_node *n, p2p_link *from,
+    const uint8_t *buf, size_t len, const p2p_err *e);
 
 static size_t
 max_msg(const p2p_node *n)
@@ -220,9 +222,9 @@ route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 	if ((mem = arena_for(&a, len)) == NULL)
 		return;
 	if (p2p_fwd_decode(buf, len, &o, &a, &m, &payload, &e) != 0) {
-		n->st.malformed++;
-		node_log(n, LOG_DEBUG, "from %s: dropped: %s", from->addr,
-		    e.what);
+		/* An unsupported forward-critical option (or another error
+		 * with a code) is answered when the message is a request. */
+		answer_decode_error(n, from, buf, len, &e);
 		goto out;
 	}
 	if (m.overlay != n->overlay_hash) {
@@ -275,8 +277,8 @@ answer_decode_error(p2p_node *n, p2p_link *from, const uint8_t *buf,
 	p2p_err e2 = { 0 };
 
 	n->st.malformed++;
-	node_log(n, LOG_INFO, "%s: refused: %s",
-	    from != NULL ? from->addr : "local", e->what);
+	node_log(n, e->reload_code != 0 ? LOG_INFO : LOG_DEBUG,
+	    "%s: refused: %s", from != NULL ? from->addr : "local", e->what);
 	if (e->reload_code == 0 || (mem = arena_for(&a, len)) == NULL)
 		return;
 	if (p2p_fwd_decode(buf, len, NULL, &a, &h, &payload, &e2) == 0 &&

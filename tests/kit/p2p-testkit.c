@@ -15,7 +15,9 @@
  *       node at the other end and print what came back: "answer <Code>",
  *       "error <Error_Name> <text>", "closed <reason>" or "timeout".
  *       join-other is a JoinReq naming a Node-ID other than the signer's;
- *       --corrupt-signature flips a bit of the signature value.
+ *       --corrupt-signature flips a bit of the signature value;
+ *       --critical-option forward|destination adds a forwarding option of
+ *       an unknown type with that critical flag.
  *       Exit 0 when an answer (or Error) came, 1 otherwise.
  */
 #include <getopt.h>
@@ -290,6 +292,7 @@ static struct {
 	p2p_identity id;
 	const char *msg;
 	int corrupt;
+	uint8_t option_flags;
 	uint32_t overlay;
 	int done;
 	int rc;
@@ -337,6 +340,13 @@ k_open(p2p_tls_conn *c)
 	}
 	m.body.p = body.p;
 	m.body.len = body.len;
+	if (S.option_flags != 0) {
+		static p2p_fwd_option opt;
+		opt.type = 0x7e;	/* no such option */
+		opt.flags = S.option_flags;
+		m.options = &opt;
+		m.noptions = 1;
+	}
 	p2p_identity_cert(&S.id, &cert);
 	m.certs = &cert;
 	m.ncerts = 1;
@@ -447,6 +457,7 @@ cmd_send(int argc, char **argv)
 		{ "to", required_argument, NULL, 't' },
 		{ "msg", required_argument, NULL, 'm' },
 		{ "corrupt-signature", no_argument, NULL, 'c' },
+		{ "critical-option", required_argument, NULL, 'o' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -472,6 +483,15 @@ cmd_send(int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'm': S.msg = optarg; break;
 		case 'c': S.corrupt = 1; break;
+		case 'o':
+			if (strcmp(optarg, "forward") == 0)
+				S.option_flags = P2P_FWDOPT_FORWARD_CRITICAL;
+			else if (strcmp(optarg, "destination") == 0)
+				S.option_flags = P2P_FWDOPT_DESTINATION_CRITICAL;
+			else
+				die("--critical-option: forward or destination",
+				    NULL);
+			break;
 		case 'T': timeout = atof(optarg); break;
 		default: return 2;
 		}
