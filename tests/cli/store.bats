@@ -160,25 +160,34 @@ overlay() {
 	# Binary-safe round trip through standard input.
 	head -c 3000 /dev/urandom >"$NT_DIR/bin"
 	st_put 6 --kind dictionary --key bin "$u6" - <"$NT_DIR/bin" >/dev/null
-	head -c 4096 /dev/urandom >"$NT_DIR/bin4k"
-	st_put 3 "$u3" - <"$NT_DIR/bin4k" >/dev/null
+	head -c 2500 /dev/urandom >"$NT_DIR/bin2k"
+	st_put 3 "$u3" - <"$NT_DIR/bin2k" >/dev/null
 	for i in 0 5 9; do
 		st_get "$i" --kind dictionary --key bin "$u6" >"$NT_DIR/out"
 		cmp "$NT_DIR/bin" "$NT_DIR/out"
 		st_get "$i" "$u3" >"$NT_DIR/out"
-		cmp "$NT_DIR/bin4k" "$NT_DIR/out"
+		cmp "$NT_DIR/bin2k" "$NT_DIR/out"
 	done
 	run st_get 2 --json "$u3"
 	jq -r '.values[0].value_b64' <<<"$output" | base64 -d >"$NT_DIR/out"
-	cmp "$NT_DIR/bin4k" "$NT_DIR/out"
-	# not UTF-8 (a 4 KiB random value all but surely is not): no text.
+	cmp "$NT_DIR/bin2k" "$NT_DIR/out"
+	# not UTF-8 (2500 random bytes all but surely are not): no text.
 	[ "$(jq -r '.values[0].value' <<<"$output")" = null ]
-	# An empty value.
-	st_put 6 --kind dictionary --key empty "$u6" >/dev/null
-	run st_get 6 --kind dictionary --key empty --json "$u6"
+	st_all_serving
+}
+
+@test "an empty value (no VALUE argument, or empty standard input) is stored and fetched" {
+	local u1
+	overlay 2
+	u1=$(st_user 1)
+	run st_put 1 --kind dictionary --key none "$u1"
 	[ "$status" -eq 0 ]
-	[ "$(jq -c '.values[0] | [.value, .value_b64]' <<<"$output")" = \
-	    '["",""]' ]
+	run st_put 1 --kind dictionary --key stdin "$u1" - </dev/null
+	[ "$status" -eq 0 ]
+	run st_get 0 --kind dictionary --json "$u1"
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.values[] | [.key, .value, .value_b64]] | sort' \
+	    <<<"$output")" = '[["none","",""],["stdin","",""]]' ]
 	st_all_serving
 }
 
@@ -239,8 +248,10 @@ refused() {
 	refused 1 Error_Data_Too_Large st_put 0 --kind array --append "$u0" x
 	refused 1 Error_Data_Too_Large \
 	    st_put 0 --kind array --index 256 "$u0" x
-	[ "$(st_get 3 --kind array --json "$u0" |
-	    jq -c '[.values[].index]')" = "[0,255]" ]
+	[ "$(st_get 3 --kind array --index 0 "$u0")" = arr0 ]
+	[ "$(st_get 3 --kind array --index 255 "$u0")" = last ]
+	run st_get 3 --kind array --index 256 "$u0"
+	[ "$status" -eq 1 ]
 	st_serving "$at"
 
 	# Unknown kind: a number the overlay does not define.
@@ -267,6 +278,59 @@ refused() {
 	[ "$(node_counter "$at" errors_sent)" -ge $((errs + 10)) ]
 	st_all_serving
 	[ "$(node_live | wc -l)" -eq 4 ]
+}
+
+# get_bounded I SECONDS ARGS...: p2p-get through node I, killed after
+# SECONDS; sets status, output (stderr) and $NT_DIR/got (stdout).
+get_bounded() {
+	local i=$1 secs=$2
+	shift 2
+	status=0
+	timeout "$secs" p2p-get --dir "$(node_dir "$i")" "$@" \
+	    >"$NT_DIR/got" 2>"$NT_DIR/err" || status=$?
+	output=$(cat "$NT_DIR/err")
+}
+
+@test "a Fetch whose answer exceeds max-message-size is answered at once: the values or Error_Response_Too_Large" {
+	local i x=-1 u
+	overlay 4
+	# A user whose resource another peer is responsible for: the answer
+	# then carries two certificates (the storer's and the answerer's).
+	for i in 0 1 2 3; do
+		if [ "$(st_route "$i" "$(st_user "$i")")" != "${NT_NODE_ID[$i]}" ]
+		then
+			x=$i
+			break
+		fi
+	done
+	[ "$x" -ge 0 ] || skip "every node is responsible for its own user"
+	u=$(st_user "$x")
+	# 4096 bytes is the kind's max-size: the Store is accepted.
+	head -c 4096 /dev/urandom >"$NT_DIR/v"
+	st_put "$x" "$u" - <"$NT_DIR/v" >/dev/null
+	for i in 0 1 2 3; do
+		get_bounded "$i" 10 "$u"
+		echo "get through n$i: exit $status: $output" >&2
+		if [ "$status" -eq 0 ]; then
+			cmp "$NT_DIR/v" "$NT_DIR/got"
+		else
+			[ "$status" -eq 1 ]
+			[[ "$output" == *Error_Response_Too_Large* ]]
+		fi
+	done
+	# A sparse array, indexes 0 and 255: a whole-array Fetch answers
+	# 256 entries (254 of them nonexistent).
+	st_put "$x" --kind array --index 0 "$u" first >/dev/null
+	st_put "$x" --kind array --index 255 "$u" last >/dev/null
+	get_bounded "$x" 10 --kind array --json "$u"
+	echo "array get: exit $status: $output" >&2
+	if [ "$status" -eq 0 ]; then
+		[ "$(jq -c '[.values[].index]' "$NT_DIR/got")" = "[0,255]" ]
+	else
+		[ "$status" -eq 1 ]
+		[[ "$output" == *Error_Response_Too_Large* ]]
+	fi
+	st_all_serving
 }
 
 @test "forged stored-data signatures and NODE-MATCH: not reachable through the tools" {
