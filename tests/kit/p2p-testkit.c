@@ -416,6 +416,7 @@ k_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
 				printf("answer %s\n", p2p_code_name(m.code) ?
 				    p2p_code_name(m.code) : "?");
 			}
+			fflush(stdout);
 			finish(c, 0);
 			return;
 		}
@@ -517,7 +518,6 @@ cmd_send(int argc, char **argv)
 	if (doc == NULL || fread(doc, 1, (size_t)dl, f) != (size_t)dl)
 		die(p, NULL);
 	fclose(f);
-	p2p_config_init(&cf);
 	if (p2p_config_parse(doc, (size_t)dl, NULL, &cf, &e) != 0)
 		die(p, &e);
 	S.overlay = p2p_overlay_hash(cf.instance_name);
