@@ -27,7 +27,7 @@ CFLAGS   ?=
 CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror \
             -Wshadow -Wno-unused-parameter -g $(OPT) $(SAN) -Ilibcore $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lhttp_parser -ledit -lm
-LDFLAGS  += $(SAN)
+LDFLAGS  += $(SAN) -Wl,--as-needed
 
 LIB_SRC  := $(wildcard libcore/*.c)
 LIB_OBJ  := $(patsubst libcore/%.c,$(BUILD)/libcore/%.o,$(LIB_SRC))
