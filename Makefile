@@ -114,12 +114,13 @@ demo: deps
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	    $(DESTDIR)$(PREFIX)/share/man/man7 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	for t in $(TOOLS); do install -m 0755 $$t $(DESTDIR)$(PREFIX)/bin/; done
 	for m in $(wildcard man/*.1); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
 	for m in $(wildcard man/*.7); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man7/; done
+	for m in $(wildcard man/*.8); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done
 	for c in $(wildcard completion/bash/*); do install -m 0644 $$c $(DESTDIR)$(PREFIX)/share/bash-completion/completions/; done
 	for c in $(wildcard completion/zsh/_*); do install -m 0644 $$c $(DESTDIR)$(PREFIX)/share/zsh/site-functions/; done
 

@@ -33,7 +33,7 @@ usage(FILE *f)
 "       p2p-node status|peers|stop [--json] [--socket PATH | --dir NODEDIR]\n"
 "       p2p-node ping|probe|route [--json] [--socket PATH | --dir NODEDIR]\n"
 "                    (NODE-ID | --resource NAME | --resource-id HEX)\n"
-"See p2p-node(1).\n");
+"See p2p-node(8).\n");
 }
 
 static int
