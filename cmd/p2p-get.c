@@ -112,8 +112,14 @@ main(int argc, char **argv)
 		case 'j': as_json = 1; break;
 		case 's': sock = optarg; break;
 		case 'd': dir = optarg; break;
-		case 'h': usage(stdout); return P2P_EXIT_OK;
-		default: usage(stderr); return P2P_EXIT_USAGE;
+		case 'h':
+			usage(stdout);
+			json_decref(params);
+			return P2P_EXIT_OK;
+		default:
+			usage(stderr);
+			json_decref(params);
+			return P2P_EXIT_USAGE;
 		}
 	}
 	if (addressing > 1)
@@ -121,6 +127,7 @@ main(int argc, char **argv)
 		    "--range");
 	if (argc - optind != 1) {
 		usage(stderr);
+		json_decref(params);
 		return P2P_EXIT_USAGE;
 	}
 	json_object_set_new(params, "resource", json_string(argv[optind]));

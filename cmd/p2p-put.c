@@ -141,8 +141,14 @@ main(int argc, char **argv)
 		case 'j': as_json = 1; break;
 		case 's': sock = optarg; break;
 		case 'd': dir = optarg; break;
-		case 'h': usage(stdout); return P2P_EXIT_OK;
-		default: usage(stderr); return P2P_EXIT_USAGE;
+		case 'h':
+			usage(stdout);
+			json_decref(params);
+			return P2P_EXIT_OK;
+		default:
+			usage(stderr);
+			json_decref(params);
+			return P2P_EXIT_USAGE;
 		}
 	}
 	if (addressing > 1)
@@ -150,6 +156,7 @@ main(int argc, char **argv)
 		    "--append");
 	if (argc - optind < 1 || argc - optind > 2) {
 		usage(stderr);
+		json_decref(params);
 		return P2P_EXIT_USAGE;
 	}
 	json_object_set_new(params, "resource", json_string(argv[optind]));

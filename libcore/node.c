@@ -352,12 +352,7 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	}
 	n->opts = *o;
 	n->loop = uv_default_loop();
-	n->next_link_id = 1;
-	if (p2p_config_init(&n->cfg) != 0) {
-		snprintf(err, errlen, "out of memory");
-		free(n);
-		return 1;
-	}
+	n->next_link_id = 1;	/* n->cfg is set up by p2p_config_parse */
 	if (n->opts.use_syslog)
 		openlog("p2p-node", LOG_PID, LOG_DAEMON);
 	p2p_tls_set_log(tls_log, n);

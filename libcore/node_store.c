@@ -573,8 +573,8 @@ m_put(p2p_ctl_req *req, json_t *params, void *user)
 		free(c);
 		return;
 	}
-	if (b64 == NULL || p2p_base64_decode(b64, strlen(b64), &val,
-	    &vlen) != 0)
+	if (b64 == NULL || (*b64 != '\0' && p2p_base64_decode(b64,
+	    strlen(b64), &val, &vlen) != 0))
 		bad = "value_b64 (base64) is required";
 	else if (jlife != NULL && (!json_is_integer(jlife) ||
 	    json_integer_value(jlife) < 0 ||
