@@ -96,7 +96,7 @@ st_sha_stat() {
 # value did not verify.
 st_dict_lines() {
 	local out
-	out=$(st_get "$1" --kind dictionary --json "$2" 2>/dev/null) ||
+	out=$(st_get "$1" --kind dictionary --json "$2" 2>"$NT_DIR/st_err") ||
 	    return 1
 	[ "$(jq -r .rejected <<<"$out")" = 0 ] || return 1
 	jq -r --arg u "$2" '.values[] | select(.storer == $u) |
@@ -113,7 +113,9 @@ st_wait_dict() {
 		    return 0
 		sleep 1
 	done
-	echo "node $i: dictionary of $u after ${secs}s:" >&2
+	echo "node $i: dictionary of $u after ${secs}s" \
+	    "(p2p-get: $(cat "$NT_DIR/st_err" 2>/dev/null));" \
+	    "responsible: $(st_route "$i" "$u" 2>&1)" >&2
 	diff <(echo "$got") "$f" | head -n 20 >&2
 	return 1
 }
