@@ -154,10 +154,12 @@ main(int argc, char **argv)
 		    P2P_EXIT_FAIL : P2P_EXIT_OK;
 	} else {
 		json_array_foreach(json_object_get(result, "values"), i, x) {
+			const char *b64 = json_string_value(json_object_get(x,
+			    "value_b64"));
 			size_t n = 0;
-			uint8_t *b = p2p_b64_decode(json_string_value(
-			    json_object_get(x, "value_b64")), &n);
-			if (b == NULL && n != 0) {
+			uint8_t *b = NULL;
+			if (b64 == NULL || p2p_base64_decode(b64, strlen(b64),
+			    &b, &n) != 0) {
 				rc = P2P_EXIT_FAIL;
 				continue;
 			}

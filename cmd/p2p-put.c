@@ -169,7 +169,7 @@ main(int argc, char **argv)
 			p2p_cli_die(P2P_EXIT_FAIL, "out of memory");
 		memcpy(val, argv[optind + 1], vlen);
 	}
-	if ((b64 = p2p_b64_encode(val != NULL ? val : (const uint8_t *)"",
+	if ((b64 = p2p_base64_encode(val != NULL ? val : (const uint8_t *)"",
 	    vlen)) == NULL)
 		p2p_cli_die(P2P_EXIT_FAIL, "out of memory");
 	json_object_set_new(params, "value_b64", json_string(b64));

@@ -377,3 +377,89 @@ p2p_bytes_eq(p2p_bytes a, p2p_bytes b)
 		return 0;
 	return a.len == 0 || memcmp(a.p, b.p, a.len) == 0;
 }
+
+static const char b64_digits[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+p2p_base64_encode(const uint8_t *p, size_t len)
+{
+	size_t n, o = 0;
+	char *s;
+
+	if (len > (SIZE_MAX - 1) / 4 * 3 - 3)
+		return NULL;
+	n = 4 * ((len + 2) / 3);
+	if ((s = malloc(n + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		size_t k = len - i < 3 ? len - i : 3;
+
+		if (k > 1)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (k > 2)
+			v |= p[i + 2];
+		s[o++] = b64_digits[v >> 18 & 63];
+		s[o++] = b64_digits[v >> 12 & 63];
+		s[o++] = k > 1 ? b64_digits[v >> 6 & 63] : '=';
+		s[o++] = k > 2 ? b64_digits[v & 63] : '=';
+	}
+	s[o] = '\0';
+	return s;
+}
+
+static int
+b64_value(char c)
+{
+	const char *at;
+
+	if (c == '\0' || (at = strchr(b64_digits, c)) == NULL)
+		return -1;
+	return (int)(at - b64_digits);
+}
+
+int
+p2p_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len)
+{
+	uint8_t *b;
+	size_t m = 0, o = 0, pad = 0;
+	uint32_t acc = 0;
+	int q = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' &&
+		    s[i] != '\r')
+			m++;
+	if (m % 4 != 0 || (b = malloc(m / 4 * 3 + 1)) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int v;
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		if (c == '=') {
+			pad++;
+			v = 0;
+		} else if (pad > 0 || (v = b64_value(c)) < 0) {
+			free(b);
+			return -1;	/* bad character, or data after '=' */
+		}
+		acc = acc << 6 | (uint32_t)v;
+		if (++q == 4) {
+			b[o++] = (uint8_t)(acc >> 16);
+			b[o++] = (uint8_t)(acc >> 8);
+			b[o++] = (uint8_t)acc;
+			acc = 0;
+			q = 0;
+		}
+	}
+	if (pad > 2) {
+		free(b);
+		return -1;
+	}
+	*out = b;
+	*len = o - pad;
+	return 0;
+}

@@ -99,4 +99,14 @@ void *p2p_arena_array(p2p_arena *a, size_t count, size_t sz);
 
 int p2p_bytes_eq(p2p_bytes a, p2p_bytes b);
 
+/*
+ * Base64 (RFC 4648, standard alphabet, padded). encode returns a malloc'd
+ * NUL-terminated string (NULL when out of memory). decode skips white
+ * space, refuses any other character outside the alphabet, padding
+ * anywhere but at the end and a length that is not a multiple of 4; on
+ * success *out is malloc'd (free it; never NULL, even for no bytes).
+ */
+char *p2p_base64_encode(const uint8_t *p, size_t len);
+int p2p_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "control.h"
 
 /* Exit codes of every tool. */
@@ -80,10 +81,6 @@ char *p2p_hex_encode(const uint8_t *p, size_t n, char *out);
 /* Decode hex (either case, even length) into out; *outlen gets the byte
  * count. Returns 0, or -1 on a bad digit, odd length or overflow. */
 int p2p_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *outlen);
-/* Standard base64 with padding; returns a malloc'd string or NULL. */
-char *p2p_b64_encode(const uint8_t *p, size_t n);
-/* Decode standard padded base64; returns a malloc'd buffer (free it) and
- * its length, or NULL on bad input or no memory. */
-uint8_t *p2p_b64_decode(const char *s, size_t *outlen);
+/* Base64: p2p_base64_encode / p2p_base64_decode of buf.h. */
 
 #endif

@@ -16,55 +16,6 @@
 
 /* ---- base64 ---- */
 
-char *
-p2p_base64_encode(const uint8_t *p, size_t len)
-{
-	size_t n = 4 * ((len + 2) / 3);
-	char *s;
-
-	if (len > (size_t)INT32_MAX / 2 || (s = malloc(n + 1)) == NULL)
-		return NULL;
-	if (EVP_EncodeBlock((unsigned char *)s, p, (int)len) != (int)n) {
-		free(s);
-		return NULL;
-	}
-	s[n] = '\0';
-	return s;
-}
-
-int
-p2p_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len)
-{
-	char *clean = malloc(n + 1);
-	size_t m = 0, pad = 0;
-	uint8_t *b;
-	int r;
-
-	if (clean == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!isspace((unsigned char)s[i]))
-			clean[m++] = s[i];
-	if (m == 0 || m % 4 != 0 || m > (size_t)INT32_MAX / 2 ||
-	    (b = malloc(m / 4 * 3)) == NULL) {
-		free(clean);
-		return -1;
-	}
-	if (clean[m - 1] == '=')
-		pad++;
-	if (clean[m - 2] == '=')
-		pad++;
-	r = EVP_DecodeBlock(b, (unsigned char *)clean, (int)m);
-	free(clean);
-	if (r < 0 || (size_t)r != m / 4 * 3) {
-		free(b);
-		return -1;
-	}
-	*out = b;
-	*len = (size_t)r - pad;
-	return 0;
-}
-
 /* ---- built-in kinds ---- */
 
 static const p2p_kind_info builtin_kinds[] = {

@@ -199,9 +199,6 @@ int p2p_config_add_kind(p2p_config *c, const p2p_kind_def *k);
 int p2p_config_add_builtin_kind(p2p_config *c, uint32_t id,
     uint32_t max_count, uint32_t max_size);
 
-/* Base64 (RFC 4648) of len bytes; malloc'd, NUL-terminated. */
-char *p2p_base64_encode(const uint8_t *p, size_t len);
-/* Decode base64, ignoring whitespace; *out malloc'd. */
-int p2p_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len);
+/* Base64: p2p_base64_encode / p2p_base64_decode of buf.h. */
 
 #endif

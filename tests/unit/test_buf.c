@@ -147,6 +147,40 @@ test_arena(void **state)
 	assert_null(p2p_arena_alloc(&a, 1));
 }
 
+static void
+test_base64(void **state)
+{
+	const uint8_t bytes[] = { 0x00, 0x01, 0xab, 0xff, 0x7f, 0xfe };
+	char *s;
+	uint8_t *d;
+	size_t m;
+
+	(void)state;
+	for (size_t n = 0; n <= sizeof(bytes); n++) {
+		s = p2p_base64_encode(bytes, n);
+		assert_non_null(s);
+		assert_int_equal(strlen(s), 4 * ((n + 2) / 3));
+		assert_int_equal(p2p_base64_decode(s, strlen(s), &d, &m), 0);
+		assert_int_equal(m, n);
+		if (n > 0)
+			assert_memory_equal(d, bytes, n);
+		free(d);
+		free(s);
+	}
+	s = p2p_base64_encode((const uint8_t *)"hi!", 3);
+	assert_string_equal(s, "aGkh");
+	free(s);
+	assert_int_equal(p2p_base64_decode("aGVs\nbG8=", 9, &d, &m), 0);
+	assert_int_equal(m, 5);
+	assert_memory_equal(d, "hello", 5);
+	free(d);
+	assert_int_equal(p2p_base64_decode("aGk", 3, &d, &m), -1);
+	assert_int_equal(p2p_base64_decode("a*kh", 4, &d, &m), -1);
+	assert_int_equal(p2p_base64_decode("a=kh", 4, &d, &m), -1);
+	assert_int_equal(p2p_base64_decode("a===", 4, &d, &m), -1);
+	assert_int_equal(p2p_base64_decode("aGk=aGk=", 8, &d, &m), -1);
+}
+
 int
 main(void)
 {
@@ -157,6 +191,7 @@ main(void)
 		cmocka_unit_test(test_writer_grows_and_patches),
 		cmocka_unit_test(test_writer_errors_are_sticky),
 		cmocka_unit_test(test_arena),
+		cmocka_unit_test(test_base64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
