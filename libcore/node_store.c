@@ -10,11 +10,13 @@
  * Keeping the copies right as the ring changes: after any change of the
  * neighbor sets (and every chord-update-interval) a sweep walks what this
  * peer holds. What it is responsible for goes to its current replica set;
- * what now belongs to another peer goes to that peer (a Store with
- * replica_number 1, which the receiver accepts from a neighbor, as it
- * does replica stores) and is dropped here once accepted and no longer in
- * this peer's replica range. Repeating a copy is harmless: the engine
- * takes a value it already holds as a refresh.
+ * what its nearest predecessor owns goes to that predecessor (it may
+ * have just joined and taken over part of our range); what belongs to
+ * another peer goes to that peer and is dropped here once accepted and no
+ * longer in this peer's replica range. Copies are Stores with a non-zero
+ * replica_number, which the receiver accepts from a ring neighbor only.
+ * Repeating a copy is harmless: the engine takes a value it already holds
+ * as a refresh.
  *
  * Control methods: put, get, stat (see p2p-put(1), p2p-get(1)).
  */
@@ -162,7 +164,8 @@ static int
 sweep_item(void *arg, const p2p_store_item *it)
 {
 	p2p_node *n = arg;
-	p2p_id reps[P2P_CHORD_REPLICAS];
+	p2p_id reps[P2P_CHORD_REPLICAS], owner;
+	const p2p_id *preds;
 	size_t nr;
 	p2p_dest d;
 
@@ -175,6 +178,16 @@ sweep_item(void *arg, const p2p_store_item *it)
 		}
 		break;
 	case 1:		/* a replica we keep */
+		/* Owned by our nearest predecessor? Then we owned it before
+		 * that peer joined, or hold its first copy: make sure the
+		 * owner has it (s10.5 step 6: the admitting peer gives the
+		 * joining peer what it becomes responsible for). */
+		if (p2p_chord_predecessors(&n->chord, &preds) > 0 &&
+		    p2p_chord_owner(&n->chord, &it->resource, &owner) >= 0 &&
+		    p2p_id_eq(&owner, &preds[0])) {
+			p2p_dest_node(&d, &owner);
+			(void)send_copy(n, it, &d, 1, 0);
+		}
 		break;
 	default:	/* another peer's now: hand it over */
 		p2p_dest_resource(&d, &it->resource);
