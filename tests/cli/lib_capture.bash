@@ -287,10 +287,13 @@ cap_setup_file() {
 		CAP_FAIL=
 	fi
 	export CAP_FAIL CAP_STREAMS
-	# Nothing may outlive the run: the tests only read files.
-	local pid
+	# Nothing may outlive the run: the tests only read files. Only the
+	# children this shell has not reaped yet are killed: a PID that was
+	# waited for may already belong to another process.
+	local pid live
+	live=" $(jobs -p | tr '\n' ' ') "
 	for pid in "${NT_PIDS[@]}"; do
-		_nt_kill "$pid"
+		[[ $live == *" $pid "* ]] && _nt_kill "$pid"
 	done
 	NT_PIDS=()
 }
