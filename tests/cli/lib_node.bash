@@ -47,6 +47,7 @@ node_setup() {
 	# The nodes run as $NT_USER when the tests run as root: let them
 	# reach their directories.
 	chmod 0755 "$NT_DIR"
+	NT_OWNER=$BASHPID	# the shell whose children the nodes are
 	NT_PIDS=()
 	NT_NODE_PID=()
 	NT_NODE_ADDR=()
@@ -64,9 +65,23 @@ node_test_user() {
 	    2>/dev/null || id -u "$NT_USER" >/dev/null 2>&1
 }
 
-# _nt_kill PID: SIGKILL and reap.
+# _nt_mine PID: is PID still a child of the test's shell? A child that has
+# exited may already have been reaped, and its PID handed to someone
+# else's process (pid_max can be as low as 32768): never signal that one.
+_nt_mine() {
+	local ppid
+	ppid=$(ps -o ppid= -p "$1" 2>/dev/null) || return 1
+	[ "${ppid// /}" = "${NT_OWNER:-$BASHPID}" ]
+}
+
+# _nt_running PID: our child, and not yet exited.
+_nt_running() {
+	_nt_mine "$1" && [[ $(ps -o stat= -p "$1" 2>/dev/null) != Z* ]]
+}
+
+# _nt_kill PID: SIGKILL our child PID, and reap it.
 _nt_kill() {
-	kill -KILL "$1" 2>/dev/null || true
+	_nt_mine "$1" && kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
 }
 
@@ -85,6 +100,12 @@ node_teardown() {
 			echo "---- $(basename "$f") (last 40 lines)" >&2
 			tail -n 40 "$f" >&2
 		done
+	fi
+	# NT_KEEP_LOGS=DIR keeps every log, for a closer look.
+	if [ -n "${NT_KEEP_LOGS:-}" ] && [ -n "${NT_DIR:-}" ]; then
+		mkdir -p "$NT_KEEP_LOGS/${BATS_TEST_NUMBER:-0}"
+		cp "$NT_DIR"/*.log "$NT_KEEP_LOGS/${BATS_TEST_NUMBER:-0}/" \
+		    2>/dev/null || true
 	fi
 	[ -n "${NT_DIR:-}" ] && rm -rf "$NT_DIR"
 	return 0
@@ -118,10 +139,9 @@ node_status() {
 	p2p-node status --json --timeout 10 --dir "$(node_dir "$1")"
 }
 
-# node_alive I: is node I's process still running?
+# node_alive I: is node I's process still running (and ours)?
 node_alive() {
-	[ -n "${NT_NODE_PID[$1]:-}" ] && kill -0 "${NT_NODE_PID[$1]}" \
-	    2>/dev/null
+	[ -n "${NT_NODE_PID[$1]:-}" ] && _nt_running "${NT_NODE_PID[$1]}"
 }
 
 # node_start I [BOOTSTRAP-ADDR] [extra run options...]: start node I on a
@@ -284,7 +304,7 @@ node_ping_all() {
 node_wait_exit() {
 	local pid=$1 secs=$((${2:-20} * NT_SCALE))
 	SECONDS=0
-	while kill -0 "$pid" 2>/dev/null; do
+	while _nt_running "$pid"; do
 		[ "$SECONDS" -ge "$secs" ] && return 1
 		sleep 0.1
 	done

@@ -111,6 +111,7 @@ kit() {
 	done | sort | cut -d' ' -f2)
 	victims=("${sorted[5]}" "${sorted[6]}" "${sorted[17]}")
 	for k in "${victims[@]}"; do
+		node_alive "$k"
 		kill -KILL "${NT_NODE_PID[$k]}"
 		wait "${NT_NODE_PID[$k]}" 2>/dev/null || true
 	done
