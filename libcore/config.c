@@ -692,14 +692,18 @@ do_id_list(struct pctx *p, const xmlNode *n, const char *child,
 /*
  * Limits on a domain-restriction pattern, checked before regcomp sees it.
  * glibc's regcomp recurses once per level of parentheses (tens of
- * thousands of levels overflow the stack) and builds one copy of a
- * subexpression for each repetition a bound {m,n} allows, so that a
- * pattern of a few bytes like ((a{1,255}){1,255}){1,255} takes gigabytes.
- * The cost below counts the nodes it would build, copies included.
+ * thousands of levels overflow the stack), builds one copy of a
+ * subexpression for each repetition a bound {m,n} allows and two for '+'
+ * (so ((a{1,255}){1,255}){1,255} takes gigabytes), and takes time cubic
+ * in the copies of a repetition of something that can match the empty
+ * string ((a*)*{1,300}(b*)*{1,300} takes minutes). So: a bounded length
+ * and depth, a bounded count of the nodes regcomp would build, copies
+ * included, no repetition of a subexpression that can match nothing,
+ * and no back-references (not in POSIX EREs, and exponential to match).
  */
 #define PATTERN_MAX_LEN		1024
 #define PATTERN_MAX_DEPTH	32
-#define PATTERN_MAX_COST	10000
+#define PATTERN_MAX_COST	1000
 
 /* Skip a bracket expression starting at s[i] == '['; index past it. */
 static size_t
@@ -740,67 +744,137 @@ bound_count(const char *s, size_t *i)
 	return *i > start ? v : -1;
 }
 
-/* Parse "{m}", "{m,}" or "{m,n}" at s[i]; the largest count it allows
- * (m + 1 for "{m,}"), or 0 if it is not a bound. *next is past it. */
-static size_t
-parse_bound(const char *s, size_t i, size_t *next)
+/* Parse "{m}", "{m,}" or "{m,n}" at s[i] into *min and *max (m + 1 for
+ * "{m,}": the copies regcomp makes); 0 if it is not a bound. *next is
+ * past it. */
+static int
+parse_bound(const char *s, size_t i, long *min, long *max, size_t *next)
 {
-	long m, n;
-
 	i++;
-	if ((m = bound_count(s, &i)) < 0)
+	if ((*min = bound_count(s, &i)) < 0)
 		return 0;
-	n = m;
+	*max = *min;
 	if (s[i] == ',') {
 		i++;
-		if ((n = bound_count(s, &i)) < 0)
-			n = m + 1;
+		if ((*max = bound_count(s, &i)) < 0)
+			*max = *min + 1;
 	}
 	if (s[i] != '}')
 		return 0;
+	if (*max < *min)
+		*max = *min;
 	*next = i + 1;
-	return (size_t)(n > m ? n : m);
+	return 1;
+}
+
+struct pat_level {
+	size_t cost;		/* nodes at this level so far */
+	int seq_empty;		/* the current branch can match "" */
+	int alt_empty;		/* an earlier branch can */
+};
+
+/* The state of the scan: the atom a repetition would apply to. */
+struct pat_atom {
+	int have;		/* there is one */
+	size_t cost;		/* its nodes */
+	int empty;		/* it can match "" */
+	int before;		/* seq_empty before it */
+};
+
+/* A repetition of the atom a by op (min, max copies; max -1: '*'). */
+static const char *
+pat_repeat(struct pat_level *l, struct pat_atom *a, long min, long max)
+{
+	size_t add = 1;
+
+	if (a->empty)
+		return "repeats a subexpression that can match nothing";
+	if (max > PATTERN_MAX_COST)
+		return "repeats too much";
+	if (max > 1) {
+		add = a->cost * (size_t)max;
+		a->cost *= (size_t)max;
+	}
+	if (min == 0) {		/* the item can now be skipped */
+		a->empty = 1;
+		l->seq_empty = a->before;
+	}
+	l->cost += add;
+	return NULL;
+}
+
+/* An atom of cost c (empty: it can match ""). */
+static void
+pat_atom(struct pat_level *l, struct pat_atom *a, size_t c, int empty)
+{
+	a->have = 1;
+	a->cost = c;
+	a->empty = empty;
+	a->before = l->seq_empty;
+	l->seq_empty &= empty;
+	l->cost += c;
 }
 
 /* NULL if regcomp may be given s, else why not. */
 static const char *
 pattern_check(const char *s)
 {
-	size_t cost[PATTERN_MAX_DEPTH + 1], depth = 0, last = 0, i = 0, b,
-	    next;
+	struct pat_level lv[PATTERN_MAX_DEPTH + 1], *l = lv;
+	struct pat_atom a = { 0, 0, 0, 1 };
+	const char *why = NULL;
+	size_t i = 0, next;
+	long min, max;
+	char ch;
 
 	if (strlen(s) > PATTERN_MAX_LEN)
 		return "is too long";
-	cost[0] = 0;
-	while (s[i] != '\0') {
-		if (s[i] == '(') {
-			if (depth == PATTERN_MAX_DEPTH)
+	memset(lv, 0, sizeof(lv));
+	lv[0].seq_empty = 1;
+	while ((ch = s[i]) != '\0') {
+		if (ch == '(') {
+			if (l == lv + PATTERN_MAX_DEPTH)
 				return "nests parentheses too deep";
-			cost[++depth] = 0;
-			last = 0;
+			l++;
+			memset(l, 0, sizeof(*l));
+			l->seq_empty = 1;
+			a.have = 0;
 			i++;
-			continue;
-		}
-		if (s[i] == ')' && depth > 0) {
-			last = cost[depth--] + 1;
+		} else if (ch == ')' && l > lv) {
+			int empty = l->seq_empty || l->alt_empty;
+			size_t c = l->cost + 1;
+
+			l--;
+			pat_atom(l, &a, c, empty);
 			i++;
-		} else if (s[i] == '{' && (b = parse_bound(s, i, &next)) > 0) {
-			if (b > PATTERN_MAX_COST || last > PATTERN_MAX_COST)
-				return "repeats too much";
-			last *= b;
+		} else if (ch == '|') {
+			l->alt_empty |= l->seq_empty;
+			l->seq_empty = 1;
+			l->cost++;
+			a.have = 0;
+			i++;
+		} else if (a.have && (ch == '*' || ch == '?' || ch == '+')) {
+			why = pat_repeat(l, &a, ch == '+', ch == '+' ? 2 : 1);
+			i++;
+		} else if (a.have && ch == '{' &&
+		    parse_bound(s, i, &min, &max, &next)) {
+			why = pat_repeat(l, &a, min, max);
 			i = next;
-		} else if (s[i] == '[') {
-			last = 1;
+		} else if (ch == '[') {
+			pat_atom(l, &a, 1, 0);
 			i = skip_bracket(s, i);
-		} else if (s[i] == '\\' && s[i + 1] != '\0') {
-			last = 1;
+		} else if (ch == '\\' && s[i + 1] != '\0') {
+			if (s[i + 1] >= '1' && s[i + 1] <= '9')
+				return "uses a back-reference";
+			/* \b \B \< \> \` \' match between characters */
+			pat_atom(l, &a, 1, strchr("bB<>`'", s[i + 1]) != NULL);
 			i += 2;
 		} else {
-			last = strchr("|*+?", s[i]) != NULL ? 0 : 1;
+			pat_atom(l, &a, 1, ch == '^' || ch == '$');
 			i++;
 		}
-		cost[depth] += last + 1;
-		if (cost[depth] > PATTERN_MAX_COST)
+		if (why != NULL)
+			return why;
+		if (a.cost > PATTERN_MAX_COST || l->cost > PATTERN_MAX_COST)
 			return "repeats too much";
 	}
 	return NULL;

@@ -640,12 +640,30 @@ test_pattern_limits(void **state)
 	expect_pattern("(a{1,32767}){1,32767}", "repeats too much");
 	expect_pattern("a{1,99999999999999999999999}", "repeats too much");
 	expect_pattern("a{0}", NULL);
-	p = nested("(", "a", "){9}", 5);
+	p = nested("(", "a", "){9}", 4);
 	expect_pattern(p, "repeats too much");
 	free(p);
-	p = nested("(", "a", "){9}", 3);
+	p = nested("(", "a", "){9}", 2);
 	expect_pattern(p, NULL);
 	free(p);
+	/* '+' copies its operand: nested or stacked, it multiplies */
+	p = nested("(", "a", ")+", 4);
+	expect_pattern(p, NULL);
+	free(p);
+	p = nested("(", "a", ")+", 8);
+	expect_pattern(p, "repeats too much");
+	free(p);
+	expect_pattern("x)++++++++++++++++++++++++++++++", "repeats too much");
+	/* repetitions of what can match nothing: the time of regcomp */
+	expect_pattern("(a*)*{1,300}(b*)*{1,300}", "can match nothing");
+	expect_pattern("(()*){1,300}(()*){1,300}", "can match nothing");
+	expect_pattern("(a?){1,300}", "can match nothing");
+	expect_pattern("(a|)+", "can match nothing");
+	expect_pattern("(x|(a|b?)c?)*", "can match nothing");
+	expect_pattern("a*?", "can match nothing");
+	expect_pattern("(\\&lt;)+", "can match nothing");
+	expect_pattern("(ab|cd)*x+(www\\.)?a{0}(b{0,3}c)+", NULL);
+	expect_pattern("(a)\\1", "back-reference");
 	/* still refused by regcomp itself */
 	expect_pattern("(unclosed", "regular expression");
 }
