@@ -363,14 +363,35 @@ class Bench:
             out.append(int(f[11]) + int(f[12]))  # utime, stime
         return out
 
+    def msg_counts(self):
+        out = []
+        for n in self.nodes:
+            st = ctl(n, "status") or {}
+            c = st.get("counters", {})
+            out.append(c.get("messages_rx", 0) + c.get("messages_tx", 0))
+        return out
+
     def idle(self):
         secs = self.a.idle
         time.sleep(3)  # let the lookups' last messages drain
+        m0 = self.msg_counts()
         t0 = time.monotonic()
         c0 = self.cpu_ticks()
         time.sleep(secs)
         c1 = self.cpu_ticks()
         dt = time.monotonic() - t0
+        m1 = self.msg_counts()
+        # Messages each node sent and received while idle (the status
+        # requests themselves are not RELOAD messages).
+        msgs = [(b - a) / dt for a, b in zip(m0, m1)]
+        conns = [ctl(n, "status") or {} for n in self.nodes]
+        conns = [c.get("connections", 0) for c in conns]
+        self.res.update({
+            "idle_msgs_per_s_median": round(statistics.median(msgs), 3),
+            "connections_median": statistics.median(conns)})
+        log("while idle: %.3f messages/s per node (median, rx + tx); "
+            "%d links per node (median)" % (statistics.median(msgs),
+                                             statistics.median(conns)))
         hz = os.sysconf("SC_CLK_TCK")
         per = [100.0 * (b - a) / hz / dt for a, b in zip(c0, c1)]
         self.res.update({
