@@ -229,7 +229,7 @@ tls_log(int level, const char *msg, void *arg)
 {
 	/* The node reports refused links itself; TLS details are for
 	 * debugging. */
-	node_log(arg, level <= 1 ? LOG_DEBUG : level, "tls: %s", msg);
+	node_log(arg, level <= 1 ? NLOG_DEBUG : level, "tls: %s", msg);
 }
 
 static void
@@ -251,7 +251,7 @@ on_signal(uv_signal_t *s, int signum)
 {
 	p2p_node *n = s->data;
 
-	node_log(n, LOG_INFO, "signal %d: leaving the overlay", signum);
+	node_log(n, NLOG_INFO, "signal %d: leaving the overlay", signum);
 	node_stop(n, "signal");
 }
 
@@ -292,7 +292,7 @@ node_stop(p2p_node *n, const char *why)
 	if (n->stopping)
 		return;
 	n->stopping = 1;
-	node_log(n, LOG_INFO, "stopping (%s)", why);
+	node_log(n, NLOG_INFO, "stopping (%s)", why);
 	/* Leave gracefully: tell the neighbors, give the Leaves a moment to
 	 * go out and be answered, then close everything. */
 	wait_ms = topo_leave(n) > 0 ? 500 : 0;
@@ -388,7 +388,7 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
 	{
 		char id[P2P_ID_HEXLEN + 1];
-		node_log(n, LOG_INFO, "node %s listening on %s:%u, overlay %s",
+		node_log(n, NLOG_INFO, "node %s listening on %s:%u, overlay %s",
 		    p2p_id_hex(&n->ident.node, id), n->listen_ip,
 		    n->listen_port, n->overlay);
 	}
@@ -400,7 +400,7 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	}
 	uv_run(n->loop, UV_RUN_DEFAULT);
 	rc = n->exit_code;
-	node_log(n, LOG_INFO, "stopped");
+	node_log(n, NLOG_INFO, "stopped");
 	p2p_tls_set_log(NULL, NULL);
 	node_free(n);
 	free(n);

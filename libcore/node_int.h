@@ -32,7 +32,7 @@
 #include "tls.h"
 #include "txn.h"
 
-enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum { NLOG_ERROR = 0, NLOG_WARN, NLOG_INFO, NLOG_DEBUG };
 
 struct p2p_node;
 

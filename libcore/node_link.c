@@ -209,7 +209,7 @@ link_connect(p2p_node *n, const char *ip, int port, const p2p_id *expect,
 	snprintf(l->addr, sizeof(l->addr), "%s:%d", ip, port);
 	r = p2p_tls_connect(n->loop, n->tls_cli, ip, port, &link_cbs, l, &c);
 	if (r != 0) {
-		node_log(n, LOG_WARN, "connect %s:%d: %s", ip, port,
+		node_log(n, NLOG_WARN, "connect %s:%d: %s", ip, port,
 		    uv_strerror(r));
 		n->links = l->next;
 		n->nlinks--;
@@ -272,7 +272,7 @@ link_on_open(p2p_tls_conn *c)
 
 	l->open = 1;
 	l->last_rx_ms = node_now(n);
-	node_log(n, LOG_DEBUG, "link %llu %s %s peer %s",
+	node_log(n, NLOG_DEBUG, "link %llu %s %s peer %s",
 	    (unsigned long long)l->id, l->outbound ? "to" : "from", l->addr,
 	    node_id_short(&l->peer, id));
 	topo_link_open(n, l);
@@ -337,7 +337,7 @@ link_on_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
 		if (st == P2P_FRAME_MORE)
 			break;
 		if (st == P2P_FRAME_BAD) {
-			node_log(n, LOG_WARN, "link %s: %s; closing", l->addr,
+			node_log(n, NLOG_WARN, "link %s: %s; closing", l->addr,
 			    e.what ? e.what : "bad frame");
 			n->st.malformed++;
 			link_close(l, e.what ? e.what : "bad frame");
@@ -374,12 +374,12 @@ link_on_close(p2p_tls_conn *c, const char *reason)
 		}
 	}
 	if (l->open || l->has_peer)
-		node_log(n, l->open ? LOG_INFO : LOG_WARN,
+		node_log(n, l->open ? NLOG_INFO : NLOG_WARN,
 		    "link %s peer %s closed: %s", l->addr,
 		    l->has_peer ? node_id_short(&l->peer, id) : "?",
 		    reason ? reason : "");
 	else
-		node_log(n, LOG_WARN, "link %s failed: %s", l->addr,
+		node_log(n, NLOG_WARN, "link %s failed: %s", l->addr,
 		    reason ? reason : "");
 	/* l is out of the table already, so link_by_peer() only finds
 	 * other links to the same peer. */

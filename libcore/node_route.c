@@ -229,7 +229,7 @@ route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 	}
 	if (m.overlay != n->overlay_hash) {
 		n->st.dropped++;
-		node_log(n, LOG_DEBUG, "from %s: other overlay", from->addr);
+		node_log(n, NLOG_DEBUG, "from %s: other overlay", from->addr);
 		goto out;
 	}
 	code = peek_code(payload);
@@ -277,7 +277,7 @@ answer_decode_error(p2p_node *n, p2p_link *from, const uint8_t *buf,
 	p2p_err e2 = { 0 };
 
 	n->st.malformed++;
-	node_log(n, e->reload_code != 0 ? LOG_INFO : LOG_DEBUG,
+	node_log(n, e->reload_code != 0 ? NLOG_INFO : NLOG_DEBUG,
 	    "%s: refused: %s", from != NULL ? from->addr : "local", e->what);
 	if (e->reload_code == 0 || (mem = arena_for(&a, len)) == NULL)
 		return;
@@ -308,7 +308,7 @@ deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
 	if (p2p_msg_verify(&m, NULL, n->trust, &who, &e) != 0 ||
 	    !who.has_node) {
 		n->st.bad_signature++;
-		node_log(n, LOG_WARN, "%s: %s dropped: bad signature: %s",
+		node_log(n, NLOG_WARN, "%s: %s dropped: bad signature: %s",
 		    from != NULL ? from->addr : "local",
 		    p2p_code_name(m.code) ? p2p_code_name(m.code) : "message",
 		    e.what ? e.what : "no Node-ID");
@@ -323,13 +323,13 @@ deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
 
 		if (c != NULL && c->check && !p2p_id_eq(&c->expect, &who.node)) {
 			n->st.bad_signature++;
-			node_log(n, LOG_WARN, "answer signed by the wrong node");
+			node_log(n, NLOG_WARN, "answer signed by the wrong node");
 			goto out;
 		}
 		cur_who = &who;
 		if (p2p_txn_finish(&n->txns, m.transaction_id,
 		    P2P_TXN_ANSWERED, &m, raw) != 0)
-			node_log(n, LOG_DEBUG, "stray answer dropped");
+			node_log(n, NLOG_DEBUG, "stray answer dropped");
 		cur_who = NULL;
 	}
 out:
@@ -371,7 +371,7 @@ seal(p2p_node *n, p2p_msg *m, p2p_wbuf *w, const p2p_cert *extra,
 	m->certs = certs;
 	m->ncerts = nc;
 	if (p2p_msg_sign(m, &n->ident, &sb, &e) != 0) {
-		node_log(n, LOG_ERROR, "signing failed: %s", e.what);
+		node_log(n, NLOG_ERROR, "signing failed: %s", e.what);
 		free(certs);
 		return -1;
 	}
@@ -440,7 +440,7 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	p2p_w_init(&w, body->len + 1024);
 	if (seal(n, &m, &w, certs, ncerts) != 0 || w.len > max_msg(n)) {
 		if (w.len > max_msg(n))
-			node_log(n, LOG_WARN, "%s of %zu bytes exceeds "
+			node_log(n, NLOG_WARN, "%s of %zu bytes exceeds "
 			    "max-message-size", p2p_code_name(code) ?
 			    p2p_code_name(code) : "request", w.len);
 		free(c);
@@ -448,7 +448,7 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	}
 	x = p2p_txn_add(&n->txns, tid, w.p, w.len, node_now(n), txn_done, c);
 	if (x == NULL) {
-		node_log(n, LOG_WARN, "transaction table full");
+		node_log(n, NLOG_WARN, "transaction table full");
 		free(c);
 		goto out;
 	}

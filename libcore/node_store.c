@@ -769,7 +769,7 @@ get_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 			    ans->certs, ans->ncerts, n->trust, node_wall_ms(),
 			    &sw, &e) != 0) {
 				rejected++;
-				node_log(n, LOG_WARN, "fetched value refused: %s",
+				node_log(n, NLOG_WARN, "fetched value refused: %s",
 				    e.what);
 				p2p_sig_who_clear(&sw);
 				continue;

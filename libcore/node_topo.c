@@ -139,14 +139,14 @@ attach_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 
 	free(c);
 	if (st != P2P_TXN_ANSWERED || ans == NULL || who == NULL) {
-		node_log(n, LOG_DEBUG, "Attach: no answer");
+		node_log(n, NLOG_DEBUG, "Attach: no answer");
 		return;
 	}
 	if (ans->code != P2P_ATTACH_ANS) {
 		uint16_t code = 0;
 		char text[128] = "";
 		(void)route_error_info(ans, &code, text, sizeof(text));
-		node_log(n, LOG_INFO, "Attach refused by %s: %s %s",
+		node_log(n, NLOG_INFO, "Attach refused by %s: %s %s",
 		    node_id_short(&who->node, id),
 		    p2p_error_name(code) ? p2p_error_name(code) : "?", text);
 		return;
@@ -155,7 +155,7 @@ attach_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 		n->admitting = who->node;
 		n->join = JOIN_UPDATE;
 		n->join_deadline_ms = node_now(n) + JOIN_TIMEOUT_MS;
-		node_log(n, LOG_INFO, "admitting peer is %s",
+		node_log(n, NLOG_INFO, "admitting peer is %s",
 		    node_id_short(&who->node, id));
 		/* Its Update can overtake this answer (it comes straight
 		 * over the new link, the answer back along the route). */
@@ -313,14 +313,14 @@ start_bootstrap(p2p_node *n)
 		n->join = JOIN_BOOTSTRAP;
 		n->join_deadline_ms = node_now(n) + JOIN_TIMEOUT_MS;
 		n->join_attempts++;
-		node_log(n, LOG_INFO, "joining through bootstrap %s:%d", ip,
+		node_log(n, NLOG_INFO, "joining through bootstrap %s:%d", ip,
 		    port);
 		if (link_connect(n, ip, port, NULL, 1) != NULL)
 			return;
 	}
 	if (n->join_attempts == 0) {
 		n->join = JOIN_ALONE;
-		node_log(n, LOG_INFO, "no bootstrap node: starting a new ring");
+		node_log(n, NLOG_INFO, "no bootstrap node: starting a new ring");
 	}
 }
 
@@ -332,7 +332,7 @@ topo_start(p2p_node *n)
 
 	if (nb == 0) {
 		n->join = JOIN_ALONE;
-		node_log(n, LOG_INFO, "no bootstrap node: starting a new ring");
+		node_log(n, NLOG_INFO, "no bootstrap node: starting a new ring");
 		return;
 	}
 	start_bootstrap(n);
@@ -365,13 +365,13 @@ join_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	if (n->join != JOIN_JOIN)
 		return;
 	if (st != P2P_TXN_ANSWERED || ans->code != P2P_JOIN_ANS) {
-		node_log(n, LOG_WARN, "Join %s; retrying",
+		node_log(n, NLOG_WARN, "Join %s; retrying",
 		    st == P2P_TXN_ANSWERED ? "refused" : "not answered");
 		n->join_deadline_ms = node_now(n);	/* retry at once */
 		return;
 	}
 	n->join = JOIN_DONE;
-	node_log(n, LOG_INFO, "joined the overlay through %s",
+	node_log(n, NLOG_INFO, "joined the overlay through %s",
 	    p2p_id_hex(&n->admitting, id));
 	topo_update_neighbors(n);
 	finger_attaches(n, FINGER_ATTACHES);
@@ -410,7 +410,7 @@ topo_link_open(p2p_node *n, p2p_link *l)
 		n->join = JOIN_ATTACH;
 		n->join_deadline_ms = node_now(n) + JOIN_TIMEOUT_MS;
 		if (topo_send_attach(n, &d, 1, 1, l) != 0)
-			node_log(n, LOG_WARN, "cannot send the join Attach");
+			node_log(n, NLOG_WARN, "cannot send the join Attach");
 	}
 	if (l->update_on_open) {
 		l->update_on_open = 0;
@@ -440,8 +440,14 @@ topo_link_gone(p2p_node *n, p2p_link *l)
 	if (n->stopping)
 		return;
 	if (!l->has_peer || !l->open) {
-		if (l->bootstrap && n->join == JOIN_BOOTSTRAP)
-			n->join_deadline_ms = node_now(n);	/* next one */
+		/* A bootstrap node that cannot be reached: try the next one
+		 * soon, backing off up to the join timeout. */
+		if (l->bootstrap && n->join == JOIN_BOOTSTRAP) {
+			unsigned k = n->join_attempts < 5 ? n->join_attempts : 5;
+			uint64_t wait = (uint64_t)500 << k;
+			n->join_deadline_ms = node_now(n) + (wait <
+			    JOIN_TIMEOUT_MS ? wait : JOIN_TIMEOUT_MS);
+		}
 		return;
 	}
 	if (link_by_peer(n, &l->peer) != NULL)
@@ -450,7 +456,7 @@ topo_link_gone(p2p_node *n, p2p_link *l)
 	if (!joined(n) && p2p_id_eq(&l->peer, &n->admitting))
 		n->join_deadline_ms = node_now(n);	/* restart the join */
 	if (flags & P2P_CHORD_ALONE && n->join == JOIN_DONE) {
-		node_log(n, LOG_WARN, "no peer left: rejoining");
+		node_log(n, NLOG_WARN, "no peer left: rejoining");
 		n->join_attempts = 0;
 		start_bootstrap(n);
 		if (n->join_attempts == 0)
@@ -533,7 +539,7 @@ on_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	if (link_by_peer(n, &who->node) == NULL) {
 		/* Only a directly connected peer can enter the routing
 		 * table: connect first, it will send its Update again. */
-		node_log(n, LOG_DEBUG, "Update from a peer not connected: "
+		node_log(n, NLOG_DEBUG, "Update from a peer not connected: "
 		    "attaching");
 		attach_node(n, NULL, &who->node);
 		return;
@@ -552,14 +558,14 @@ on_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		return;
 	if (p2p_chord_apply_update(&n->chord, &who->node, &ls, node_now(n),
 	    res, &e) != 0) {
-		node_log(n, LOG_INFO, "Update refused: %s", e.what);
+		node_log(n, NLOG_INFO, "Update refused: %s", e.what);
 		free(res);
 		return;
 	}
 	flags = (int)res->flags;
 	{
 		char id[9];
-		node_log(n, LOG_DEBUG, "Update type %u from %s: flags 0x%x, "
+		node_log(n, NLOG_DEBUG, "Update type %u from %s: flags 0x%x, "
 		    "%zu to attach", u.type, node_id_short(&who->node, id),
 		    (unsigned)flags, res->nattach);
 	}
@@ -601,7 +607,7 @@ on_join(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	}
 	flags = p2p_chord_add_peer(&n->chord, &who->node, node_now(n), &e);
 	(void)route_answer(n, from, m, P2P_JOIN_ANS, ans, sizeof(ans));
-	node_log(n, LOG_INFO, "%s joined through us",
+	node_log(n, NLOG_INFO, "%s joined through us",
 	    node_id_short(&who->node, id));
 	if (n->join == JOIN_ALONE)
 		n->join = JOIN_DONE;
@@ -647,7 +653,7 @@ on_leave(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		return;
 	if (p2p_chord_apply_leave(&n->chord, &who->node, &ls, node_now(n),
 	    res, &e) == 0) {
-		node_log(n, LOG_INFO, "%s left", node_id_short(&who->node, id));
+		node_log(n, NLOG_INFO, "%s left", node_id_short(&who->node, id));
 		flags = (int)res->flags;
 		for (size_t i = 0; i < res->nattach; i++)
 			attach_node(n, NULL, &res->attach[i]);
@@ -883,7 +889,7 @@ topo_tick(p2p_node *n, uint64_t now)
 			for (p2p_link *l = n->links; l != NULL; l = l->next)
 				if (l->bootstrap)
 					link_close(l, "join timed out");
-			node_log(n, LOG_INFO, "join not complete; trying again");
+			node_log(n, NLOG_INFO, "join not complete; trying again");
 			start_bootstrap(n);
 			n->join_deadline_ms = now + JOIN_TIMEOUT_MS;
 		}
