@@ -18,6 +18,7 @@ LIBA     ?= libcore/libp2psip.a
 OPT      ?= -O2
 SAN      ?=
 FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 65536
 
 PKGS     := libuv openssl jansson libxml-2.0 libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -89,7 +90,8 @@ fuzz: fuzz-build
 	@for f in $(FUZZERS); do \
 	  n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build/fuzz/new/$$n; \
 	  echo "fuzzing $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+	    -print_final_stats=1 \
 	    build/fuzz/new/$$n tests/fuzz/corpus/$$n || exit 1; \
 	done
 
