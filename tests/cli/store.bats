@@ -191,6 +191,35 @@ overlay() {
 	st_all_serving
 }
 
+# rpc SOCKET METHOD PARAMS-JSON: one JSON-RPC call over the control socket.
+rpc() {
+	jq -nc --arg m "$2" --argjson p "$3" \
+	    '{jsonrpc: "2.0", id: 1, method: $m, params: $p}' |
+	    node_ctl_raw "$1"
+}
+
+@test "control socket: put, get, stat and find for scripts" {
+	local sock u0 p
+	overlay 2
+	sock=$(node_dir 0)/node.sock
+	u0=$(st_user 0)
+	p=$(jq -nc --arg r "$u0" '{resource: $r, kind: "dictionary"}')
+	run rpc "$sock" put "$(jq -c '. + {key: "a", value_b64: "aGk="}' \
+	    <<<"$p")"
+	[ "$(jq -r .result.stored_at <<<"$output")" = "$(st_route 0 "$u0")" ]
+	run rpc "$sock" get "$p"
+	[ "$(jq -c '.result.values | map([.key, .value])' <<<"$output")" = \
+	    '[["a","hi"]]' ]
+	run rpc "$sock" stat "$p"
+	[ "$(jq -r '.result.values[0].length' <<<"$output")" = 2 ]
+	# Find: issue 5 asks for it beside put, get and stat.
+	run rpc "$sock" find "$p"
+	echo "find: $output" >&2
+	[ "$(jq -r '.error.code // 0' <<<"$output")" = 0 ]
+	jq -e '.result' <<<"$output"
+	st_all_serving
+}
+
 # ---- refusals --------------------------------------------------------------
 
 # refused RC PATTERN CMD...: CMD exits RC with PATTERN in its message.
