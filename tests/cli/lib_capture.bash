@@ -219,9 +219,10 @@ cap_tshark() {
 
 # cap_extract: every TCP stream to frames ($CAP_DIR/frames: the lines of
 # cap_split, stream by stream, with the stream number first), then
-# $CAP_DIR/frames.pcap. Fails when a stream does not cut into frames, or
-# when a stream that carried TLS application data gives no frame (it
-# was not decrypted).
+# $CAP_DIR/frames.pcap. Fails when a stream does not cut into frames
+# (a record that did not decrypt leaves a hole that breaks the cut), or
+# when a stream of encrypted records gives nothing (it was not
+# decrypted).
 cap_extract() {
 	local s n apps
 	: >"$CAP_DIR/frames"
@@ -233,11 +234,16 @@ cap_extract() {
 			echo "stream $s does not cut into RELOAD frames" >&2
 			return 1
 		fi
+		# A stream with encrypted records must give frames, unless
+		# all it carried was a close_notify (which then decrypts).
 		n=$(wc -l <"$CAP_DIR/s$s.frames")
-		apps=$(cap_tshark -Y "tcp.stream == $s && tls.app_data" |
+		enc=$(cap_tshark -Y "tcp.stream == $s && tls.record.opaque_type" |
 		    wc -l)
-		if [ "$apps" -gt 0 ] && [ "$n" -eq 0 ]; then
-			echo "stream $s: $apps TLS records, nothing decrypted" >&2
+		alerts=$(cap_tshark -Y "tcp.stream == $s && tls.alert_message" |
+		    wc -l)
+		if [ "$enc" -gt 0 ] && [ "$n" -eq 0 ] && [ "$alerts" -eq 0 ]; then
+			echo "stream $s: $enc encrypted packets, nothing" \
+			    "decrypted" >&2
 			return 1
 		fi
 		sed "s/^/$s /" "$CAP_DIR/s$s.frames" >>"$CAP_DIR/frames"
