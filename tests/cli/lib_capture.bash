@@ -25,7 +25,7 @@
 # Everything lives in $CAP_DIR, which teardown removes; every process is
 # killed by PID (the node fixtures of lib_node.bash keep the node PIDs).
 
-# shellcheck source=lib_node.bash
+# shellcheck source=tests/cli/lib_node.bash
 source "$(dirname "${BASH_SOURCE[0]}")/lib_node.bash"
 
 CAP_N=3
@@ -131,7 +131,7 @@ cap_node_stop() {
 # cap_run: the live part (see the top of this file). Leaves the capture,
 # the concatenated key log and the ports in $CAP_DIR.
 cap_run() {
-	local i ports out
+	local i ports out resp
 	node_overlay "$CAP_N"
 	mkdir -p "$CAP_DIR/keys"
 	for ((i = 0; i < CAP_N; i++)); do
@@ -151,7 +151,14 @@ cap_run() {
 	node_ping_all 0 1 || return 1
 	p2p-put --dir "$(node_dir 0)" user0@test.p2psip hello >/dev/null ||
 	    return 1
-	out=$(p2p-get --dir "$(node_dir 1)" user0@test.p2psip) || return 1
+	# Fetch through a node that is not responsible for the resource, or
+	# the Fetch would be answered inside that node, off the wire.
+	resp=$(p2p-node route --json --timeout 20 --dir "$(node_dir 0)" \
+	    --resource user0@test.p2psip | jq -r .responsible) || return 1
+	for ((i = 0; i < CAP_N; i++)); do
+		[ "${NT_NODE_ID[$i]}" != "$resp" ] && break
+	done
+	out=$(p2p-get --dir "$(node_dir "$i")" user0@test.p2psip) || return 1
 	[ "$out" = hello ] || { echo "p2p-get gave '$out'" >&2; return 1; }
 	for ((i = CAP_N - 1; i >= 0; i--)); do
 		cap_node_stop "$i" || return 1
@@ -224,7 +231,7 @@ cap_tshark() {
 # when a stream of encrypted records gives nothing (it was not
 # decrypted).
 cap_extract() {
-	local s n apps
+	local s n enc alerts
 	: >"$CAP_DIR/frames"
 	CAP_STREAMS=0
 	for s in $(cap_tshark -T fields -e tcp.stream | sort -un); do
