@@ -71,7 +71,8 @@ teardown_file() { cap_teardown_file; }
 	local codes c name
 	codes=$(tshark -r "$CAP_DIR/frames.pcap" -T fields \
 	    -e reload.message.code 2>/dev/null | sort -u)
-	echo "message codes seen: $(echo $codes)"
+	# shellcheck disable=SC2086 # one line of codes
+	echo "message codes seen:" $codes
 	# RFC 6940 s14.8: Attach 3/4, Store 7/8, Fetch 9/10, Join 15/16,
 	# Leave 17/18, Update 19/20, Ping 23/24.
 	for c in 3:AttachReq 4:AttachAns 7:StoreReq 8:StoreAns 9:FetchReq \
