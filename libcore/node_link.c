@@ -13,6 +13,8 @@
 
 #define KEEPALIVE_IDLE_MS	30000	/* Ping a link quiet this long */
 #define KEEPALIVE_DEAD_MS	90000	/* and close it when still quiet */
+#define UNUSED_LINK_MS		60000	/* close a link outside the routing
+					   table quiet this long */
 
 static void link_on_open(p2p_tls_conn *c);
 static void link_on_read(p2p_tls_conn *c, const uint8_t *data, size_t len);
@@ -232,20 +234,22 @@ link_by_peer(p2p_node *n, const p2p_id *id)
 int
 link_send(p2p_link *l, const uint8_t *msg, size_t len)
 {
-	uint8_t hdr[P2P_FRAME_DATA_HDR];
 	p2p_wbuf w;
+	int rc;
 
 	if (!l->open || len > P2P_FRAME_MAX_MSG)
 		return -1;
-	p2p_w_init_fixed(&w, hdr, sizeof(hdr));
-	p2p_w_u8(&w, P2P_FRAME_DATA);
-	p2p_w_u32(&w, l->tx_seq++);
-	p2p_w_u24(&w, (uint32_t)len);
-	if (p2p_tls_write(l->conn, hdr, sizeof(hdr)) != 0 ||
-	    p2p_tls_write(l->conn, msg, len) != 0)
+	/* One write, so one TLS record, per frame. */
+	p2p_w_init(&w, P2P_FRAME_DATA_HDR + len);
+	if (p2p_frame_data_encode(&w, l->tx_seq++, msg, len) != 0) {
+		p2p_w_free(&w);
+		return -1;
+	}
+	rc = p2p_tls_write(l->conn, w.p, w.len);
+	p2p_w_free(&w);
+	if (rc != 0)
 		return -1;
 	l->node->st.tx++;
-	diag_count_bytes(l->node, sizeof(hdr) + len, 1);
 	return 0;
 }
 
@@ -407,6 +411,16 @@ link_keepalive(p2p_node *n, uint64_t now)
 			continue;
 		if (now - l->last_rx_ms >= KEEPALIVE_DEAD_MS) {
 			link_close(l, "keepalive: peer silent");
+			continue;
+		}
+		/* Links to peers outside our routing table (the bootstrap
+		 * link, one that answered an Attach, a peer that left our
+		 * neighborhood) are kept while the other side uses them, not
+		 * kept alive by us: closed once quiet. */
+		if (!p2p_chord_knows(&n->chord, &l->peer)) {
+			if (now - l->last_rx_ms >= UNUSED_LINK_MS &&
+			    (n->join == JOIN_DONE || n->join == JOIN_ALONE))
+				link_close(l, "not in the routing table, unused");
 			continue;
 		}
 		if (now - l->last_rx_ms < KEEPALIVE_IDLE_MS ||
