@@ -519,7 +519,12 @@ route_answer_full(p2p_node *n, p2p_link *from, const p2p_msg *req,
 	m.exts = (p2p_msg_ext *)exts;
 	m.nexts = nexts;
 	p2p_w_init(&w, len + 1024);
-	if (seal(n, &m, &w, certs, ncerts) == 0) {
+	if (seal(n, &m, &w, certs, ncerts) == 0 && w.len > max_msg(n)) {
+		/* The peer would drop the link over it: the caller answers
+		 * with an error instead. */
+		node_log(n, NLOG_INFO, "%s of %zu bytes exceeds max-message-size",
+		    p2p_code_name(code) ? p2p_code_name(code) : "answer", w.len);
+	} else if (p2p_w_ok(&w) && w.len > 0) {
 		if (from == NULL) {
 			deliver_local(n, NULL, w.p, w.len);
 			rc = 0;

@@ -10,8 +10,8 @@
  * Keeping the copies right as the ring changes: after any change of the
  * neighbor sets (and every chord-update-interval) a sweep walks what this
  * peer holds. What it is responsible for goes to its current replica set;
- * what its nearest predecessor owns goes to that predecessor (it may
- * have just joined and taken over part of our range); what belongs to
+ * what it holds as a replica goes to its owner too (a peer that just
+ * joined may have taken it over from us); what belongs to
  * another peer goes to that peer and is dropped here once accepted and no
  * longer in this peer's replica range. Copies are Stores with a non-zero
  * replica_number, which the receiver accepts from a ring neighbor only.
@@ -165,7 +165,6 @@ sweep_item(void *arg, const p2p_store_item *it)
 {
 	p2p_node *n = arg;
 	p2p_id reps[P2P_CHORD_REPLICAS], owner;
-	const p2p_id *preds;
 	size_t nr;
 	p2p_dest d;
 
@@ -178,13 +177,12 @@ sweep_item(void *arg, const p2p_store_item *it)
 		}
 		break;
 	case 1:		/* a replica we keep */
-		/* Owned by our nearest predecessor? Then we owned it before
-		 * that peer joined, or hold its first copy: make sure the
-		 * owner has it (s10.5 step 6: the admitting peer gives the
-		 * joining peer what it becomes responsible for). */
-		if (p2p_chord_predecessors(&n->chord, &preds) > 0 &&
-		    p2p_chord_owner(&n->chord, &it->resource, &owner) >= 0 &&
-		    p2p_id_eq(&owner, &preds[0])) {
+		/* Make sure its owner, one of our two nearest predecessors,
+		 * has it: we may have owned it before that peer joined
+		 * (s10.5 step 6: what a joining peer becomes responsible
+		 * for is handed to it). */
+		if (p2p_chord_owner(&n->chord, &it->resource, &owner) >= 0 &&
+		    !p2p_id_eq(&owner, &n->ident.node)) {
 			p2p_dest_node(&d, &owner);
 			(void)send_copy(n, it, &d, 1, 0);
 		}
@@ -905,6 +903,99 @@ fetch_or_stat(p2p_node *n, p2p_ctl_req *req, json_t *params, int stat)
 }
 
 static void
+find_answer(p2p_node *n, void *user, enum p2p_txn_status st,
+    const p2p_msg *ans, const p2p_sig_who *who)
+{
+	data_call *c = user;
+	_Alignas(16) uint8_t mem[4096];
+	p2p_arena a;
+	p2p_find_ans fa;
+	p2p_err e = { 0 };
+	json_t *res = json_array();
+	char hex[P2P_ID_HEXLEN + 1], at[P2P_ID_HEXLEN + 1];
+
+	(void)n;
+	p2p_arena_init(&a, mem, sizeof(mem));
+	if (st != P2P_TXN_ANSWERED || ans->code != P2P_FIND_ANS ||
+	    p2p_find_ans_decode(ans->body, &a, &fa, &e) != 0) {
+		ctl_fail(c->req, st, ans);
+		json_decref(res);
+		free(c);
+		return;
+	}
+	for (size_t i = 0; i < fa.nresults; i++) {
+		const p2p_find_kind *f = &fa.results[i];
+		json_array_append_new(res, json_pack("{s:I,s:o}", "kind",
+		    (json_int_t)f->kind, "closest", p2p_find_kind_is_none(f) ?
+		    json_null() : hex_json(f->closest.p, f->closest.len)));
+	}
+	p2p_ctl_reply(c->req, json_pack("{s:s,s:s,s:o}",
+	    "resource_id", p2p_id_hex(&c->rid, hex),
+	    "answered_by", p2p_id_hex(&who->node, at), "results", res));
+	free(c);
+}
+
+/*
+ * find: for each kind, the Resource-ID nearest at or after the given one
+ * that the responsible peer holds (RFC 6940 s7.4.4).
+ */
+static void
+m_find(p2p_ctl_req *req, json_t *params, void *user)
+{
+	p2p_node *n = user;
+	data_call *c = calloc(1, sizeof(*c));
+	json_t *kinds = json_object_get(params, "kinds"), *k;
+	uint32_t ids[64];
+	p2p_find_req fr;
+	p2p_wbuf body;
+	p2p_dest d;
+	size_t i, nk = 0;
+
+	if (c == NULL) {
+		p2p_ctl_error(req, P2P_CTL_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	if (data_target(n, req, params, c) != 0) {
+		free(c);
+		return;
+	}
+	if (kinds == NULL)
+		ids[nk++] = c->kind;
+	json_array_foreach(kinds, i, k) {
+		const char *name = json_string_value(k);
+		const p2p_kind_def *def = name != NULL ?
+		    p2p_config_kind(&n->cfg, name) : NULL;
+		if (def == NULL || nk == 64) {
+			p2p_ctl_error(req, P2P_CTL_INVALID_PARAMS,
+			    "kinds: names or numbers of this overlay's kinds",
+			    NULL);
+			free(c);
+			return;
+		}
+		for (size_t j = 0; j < nk; j++)
+			if (ids[j] == def->id)
+				goto dup;
+		ids[nk++] = def->id;
+dup:		;
+	}
+	memset(&fr, 0, sizeof(fr));
+	fr.resource.p = c->rid.b;
+	fr.resource.len = P2P_ID_LEN;
+	fr.kinds = ids;
+	fr.nkinds = nk;
+	p2p_dest_resource(&d, &c->rid);
+	p2p_w_init(&body, 64);
+	if (p2p_find_req_encode(&body, &fr) != 0 ||
+	    route_request(n, &d, 1, P2P_FIND_REQ, &body, NULL, 0, NULL,
+	    find_answer, c) != 0) {
+		p2p_ctl_error(req, P2P_CTL_ERR_UNREACHABLE,
+		    "the request could not be sent", NULL);
+		free(c);
+	}
+	p2p_w_free(&body);
+}
+
+static void
 m_get(p2p_ctl_req *req, json_t *params, void *user)
 {
 	fetch_or_stat(user, req, params, 0);
@@ -922,4 +1013,5 @@ store_ctl_register(p2p_node *n)
 	p2p_ctl_register(n->ctl, "put", m_put, n);
 	p2p_ctl_register(n->ctl, "get", m_get, n);
 	p2p_ctl_register(n->ctl, "stat", m_stat, n);
+	p2p_ctl_register(n->ctl, "find", m_find, n);
 }
