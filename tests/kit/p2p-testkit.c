@@ -15,6 +15,9 @@
  *       node at the other end and print what came back: "answer <Code>",
  *       "error <Error_Name> <text>", "closed <reason>" or "timeout".
  *       join-other is a JoinReq naming a Node-ID other than the signer's;
+ *       store-forged is a StoreReq of a value under the identity's own
+ *       user name (kind "single") whose StoredData signature has one bit
+ *       flipped, sent to the Resource-ID;
  *       --corrupt-signature flips a bit of the signature value;
  *       --critical-option forward|destination adds a forwarding option of
  *       an unknown type with that critical flag.
@@ -28,6 +31,7 @@
 #include <time.h>
 
 #include "body_link.h"
+#include "body_store.h"
 #include "config.h"
 #include "frame.h"
 #include "ident.h"
@@ -335,8 +339,45 @@ k_open(p2p_tls_conn *c)
 		p2p_id_random(&jr.joining_peer_id);
 		m.code = P2P_JOIN_REQ;
 		p2p_join_req_encode(&body, &jr);
+	} else if (strcmp(S.msg, "store-forged") == 0) {
+		static p2p_stored_data sd;
+		static p2p_kind_data kd;
+		static p2p_store_req sr;
+		static p2p_sigbuf vsb;
+		static p2p_id rid;
+		static p2p_dest rd;
+		p2p_wbuf in;
+		const char *user = S.id.info.user;
+
+		p2p_id_from_name(&rid, user, strlen(user));
+		memset(&sd, 0, sizeof(sd));
+		sd.storage_time = (uint64_t)time(NULL) * 1000;
+		sd.lifetime = 60;
+		sd.value.data.exists = 1;
+		sd.value.data.value.p = (const uint8_t *)"forged";
+		sd.value.data.value.len = 6;
+		sd.sig.signer = S.id.signer;
+		p2p_w_init(&in, 256);
+		if (p2p_stored_data_sig_input(&in, (p2p_bytes){ rid.b,
+		    P2P_ID_LEN }, 0xf0000001u, P2P_MODEL_SINGLE, &sd) != 0 ||
+		    p2p_sign_data(&S.id, in.p, in.len, &sd.sig, &vsb, &e) != 0)
+			die("stored data signature", &e);
+		p2p_w_free(&in);
+		vsb.b[sd.sig.value.len / 2] ^= 0x01;	/* the forgery */
+		kd.kind = 0xf0000001u;
+		kd.model = P2P_MODEL_SINGLE;
+		kd.values = &sd;
+		kd.nvalues = 1;
+		sr.resource.p = rid.b;
+		sr.resource.len = P2P_ID_LEN;
+		sr.kinds = &kd;
+		sr.nkinds = 1;
+		m.code = P2P_STORE_REQ;
+		p2p_store_req_encode(&body, &sr);
+		p2p_dest_resource(&rd, &rid);
+		m.dest = &rd;
 	} else {
-		die("--msg: ping or join-other", NULL);
+		die("--msg: ping, join-other or store-forged", NULL);
 	}
 	m.body.p = body.p;
 	m.body.len = body.len;
