@@ -476,7 +476,7 @@ get_bounded() {
 		[ "$ri" -ge 10 ] && moved=$((moved + 1))
 		st_wait_dict "$ri" "$u" "$NT_DIR/want$i" 60
 		if node_alive "$i"; then
-			run st_put "$i" --kind dictionary --key after --json "$u" x
+			run st_put "$i" --kind dictionary --key kafter --json "$u" x
 			[ "$status" -eq 0 ]
 			[ "$(jq -r .stored_at <<<"$output")" = "$r" ]
 			echo "kafter=x" >>"$NT_DIR/want$i"
