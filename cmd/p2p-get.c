@@ -22,17 +22,6 @@ usage(FILE *f)
 "(raw bytes, one after another). See p2p-get(1).\n");
 }
 
-static unsigned long
-number(const char *opt, const char *s)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*s == '\0' || *end != '\0' || *s == '-' || v > 0xfffffffful)
-		p2p_cli_die(P2P_EXIT_USAGE, "%s: a number from 0 to 4294967295",
-		    opt);
-	return v;
-}
 
 static void
 print_stat(FILE *out, const json_t *v, void *user)
@@ -91,7 +80,7 @@ main(int argc, char **argv)
 			break;
 		case 'i':
 			json_object_set_new(params, "index", json_integer(
-			    (json_int_t)number("--index", optarg)));
+			    (json_int_t)p2p_cli_number("--index", optarg, 0xfffffffful)));
 			addressing++;
 			break;
 		case 'r': {
@@ -103,8 +92,8 @@ main(int argc, char **argv)
 			memcpy(a, optarg, (size_t)(dash - optarg));
 			a[dash - optarg] = '\0';
 			json_object_set_new(params, "range", json_pack("[I,I]",
-			    (json_int_t)number("--range", a),
-			    (json_int_t)number("--range", dash + 1)));
+			    (json_int_t)p2p_cli_number("--range", a, 0xfffffffful),
+			    (json_int_t)p2p_cli_number("--range", dash + 1, 0xfffffffful)));
 			addressing++;
 			break;
 		}
@@ -131,12 +120,7 @@ main(int argc, char **argv)
 		return P2P_EXIT_USAGE;
 	}
 	json_object_set_new(params, "resource", json_string(argv[optind]));
-	if (dir != NULL && sock == NULL) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir,
-		    P2P_CTL_SOCKET_NAME) >= (int)sizeof(path))
-			p2p_cli_die(P2P_EXIT_USAGE, "--dir: path too long");
-		sock = path;
-	}
+	sock = p2p_cli_socket(sock, dir, path, sizeof(path));
 	rc = p2p_cli_rpc(sock, NULL, stat ? "stat" : "get", params,
 	    P2P_CLI_TIMEOUT_MS, NULL, NULL, &result);
 	json_decref(params);

@@ -294,12 +294,7 @@ cmd_client(const char *cmd, int argc, char **argv)
 		default: usage(stderr); json_decref(params); return 2;
 		}
 	}
-	if (dir != NULL && sock == NULL) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir,
-		    P2P_CTL_SOCKET_NAME) >= (int)sizeof(path))
-			p2p_cli_die(P2P_EXIT_USAGE, "--dir: path too long");
-		sock = path;
-	}
+	sock = p2p_cli_socket(sock, dir, path, sizeof(path));
 	if (needs_target) {
 		int given = (res != NULL) + (rid != NULL) + (optind < argc);
 		if (given != 1 || optind + (res == NULL && rid == NULL) != argc)

@@ -59,17 +59,6 @@ read_stdin(size_t *len)
 	return buf;
 }
 
-static unsigned long
-number(const char *opt, const char *s, unsigned long max)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*s == '\0' || *end != '\0' || *s == '-' || v > max)
-		p2p_cli_die(P2P_EXIT_USAGE, "%s: a number from 0 to %lu", opt,
-		    max);
-	return v;
-}
 
 static void
 print_put(FILE *out, const json_t *v, void *user)
@@ -121,7 +110,7 @@ main(int argc, char **argv)
 			break;
 		case 'i':
 			json_object_set_new(params, "index", json_integer(
-			    (json_int_t)number("--index", optarg, 0xfffffffeul)));
+			    (json_int_t)p2p_cli_number("--index", optarg, 0xfffffffeul)));
 			addressing++;
 			break;
 		case 'a':
@@ -130,12 +119,12 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			json_object_set_new(params, "lifetime", json_integer(
-			    (json_int_t)number("--lifetime", optarg,
+			    (json_int_t)p2p_cli_number("--lifetime", optarg,
 			    0xfffffffful)));
 			break;
 		case 'g':
 			json_object_set_new(params, "generation", json_integer(
-			    (json_int_t)number("--generation", optarg,
+			    (json_int_t)p2p_cli_number("--generation", optarg,
 			    0x7ffffffffffffffful)));
 			break;
 		case 'j': as_json = 1; break;
@@ -175,12 +164,7 @@ main(int argc, char **argv)
 	json_object_set_new(params, "value_b64", json_string(b64));
 	free(b64);
 	free(val);
-	if (dir != NULL && sock == NULL) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir,
-		    P2P_CTL_SOCKET_NAME) >= (int)sizeof(path))
-			p2p_cli_die(P2P_EXIT_USAGE, "--dir: path too long");
-		sock = path;
-	}
+	sock = p2p_cli_socket(sock, dir, path, sizeof(path));
 	rc = p2p_cli_rpc(sock, NULL, "put", params, P2P_CLI_TIMEOUT_MS, NULL,
 	    NULL, &result);
 	json_decref(params);

@@ -253,12 +253,7 @@ main(int argc, char **argv)
 			bad_usage(NULL);
 		}
 	}
-	if (dir != NULL && sock == NULL) {
-		if (snprintf(path, sizeof(path), "%s/%s", dir,
-		    P2P_CTL_SOCKET_NAME) >= (int)sizeof(path))
-			bad_usage("--dir: path too long");
-		sock = path;
-	}
+	sock = p2p_cli_socket(sock, dir, path, sizeof(path));
 	json_object_set_new(params, "timeout_ms",
 	    json_integer((json_int_t)(timeout * 1000)));
 	if (diag != NULL) {

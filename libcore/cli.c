@@ -218,3 +218,32 @@ p2p_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *outlen)
 	return 0;
 }
 
+
+const char *
+p2p_cli_socket(const char *opt_socket, const char *opt_dir, char *buf,
+    size_t len)
+{
+	int r;
+
+	if (opt_socket != NULL || opt_dir == NULL)
+		return opt_socket;
+	r = snprintf(buf, len, "%s/%s", opt_dir, P2P_CTL_SOCKET_NAME);
+	if (r < 0 || (size_t)r >= len)
+		p2p_cli_die(P2P_EXIT_USAGE, "--dir: path too long");
+	return buf;
+}
+
+unsigned long
+p2p_cli_number(const char *opt, const char *s, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s == '\0' || *s == '-' || *s == '+' || *end != '\0' ||
+	    errno != 0 || v > max)
+		p2p_cli_die(P2P_EXIT_USAGE, "%s: a number from 0 to %lu", opt,
+		    max);
+	return v;
+}

@@ -76,6 +76,19 @@ int p2p_cli_rpc(const char *opt_socket, const char *overlay,
     const char *method, json_t *params, int timeout_ms,
     p2p_ctl_notify_cb notify_cb, void *user, json_t **result);
 
+/*
+ * The control socket a tool uses: opt_socket (--socket) if given, else
+ * the node.sock of opt_dir (--dir) if given (into buf), else NULL, which
+ * lets p2p_cli_rpc look it up. Exits with a usage error when the path is
+ * too long.
+ */
+const char *p2p_cli_socket(const char *opt_socket, const char *opt_dir,
+    char *buf, size_t len);
+/* A decimal number for option opt, 0..max; exits with a usage error
+ * otherwise. */
+unsigned long p2p_cli_number(const char *opt, const char *s,
+    unsigned long max);
+
 /* Lower-case hex of n bytes into out (2n + 1 bytes). Returns out. */
 char *p2p_hex_encode(const uint8_t *p, size_t n, char *out);
 /* Decode hex (either case, even length) into out; *outlen gets the byte
