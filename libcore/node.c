@@ -242,6 +242,7 @@ on_tick(uv_timer_t *t)
 	if (!n->stopping) {
 		topo_tick(n, now);
 		store_tick(n, now);
+		crl_tick(n, now);
 		link_keepalive(n, now);
 	}
 }
@@ -366,6 +367,7 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 		goto out;
 	}
 	n->start_ms = node_now(n);
+	crl_start(n);
 	if (chord_setup(n, err, errlen) != 0)
 		goto out;
 	if (store_init(n) != 0) {

@@ -128,6 +128,8 @@ typedef struct p2p_node {
 	struct p2p_store *store;	/* data this peer holds */
 	uint64_t sweep_at;	/* next replication sweep (0: none due) */
 	uint64_t last_storage_time;	/* of the last value put */
+	uint64_t crl_next_ms;	/* next CRL refresh */
+	int crl_busy;		/* a refresh is under way */
 } p2p_node;
 
 /* node.c */
@@ -196,6 +198,10 @@ int ctl_start(p2p_node *n, char *err, size_t errlen);
 /* Answer a control request from a transaction that brought no usable
  * answer (timeout, Error answer, ...). */
 void ctl_fail(p2p_ctl_req *req, enum p2p_txn_status st, const p2p_msg *ans);
+
+/* node_crl.c */
+void crl_start(p2p_node *n);
+void crl_tick(p2p_node *n, uint64_t now);
 
 /* node_store.c */
 int store_init(p2p_node *n);
