@@ -11,13 +11,16 @@
 #include <string.h>
 
 #include "cli.h"
+#include "id.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 "usage: p2p-get [--kind KIND] [--key KEY | --index N | --range A-B] [--stat]\n"
-"               [--json] [--socket PATH | --dir NODEDIR] RESOURCE\n"
+"               [--resource-id] [--json] [--socket PATH | --dir NODEDIR]\n"
+"               RESOURCE\n"
+"RESOURCE is a name, or with --resource-id a Resource-ID in hex.\n"
 "Without --json the values are written to standard output as they are\n"
 "(raw bytes, one after another). See p2p-get(1).\n");
 }
@@ -51,6 +54,7 @@ main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "kind", required_argument, NULL, 'k' },
+		{ "resource-id", no_argument, NULL, 'R' },
 		{ "key", required_argument, NULL, 'K' },
 		{ "index", required_argument, NULL, 'i' },
 		{ "range", required_argument, NULL, 'r' },
@@ -64,6 +68,7 @@ main(int argc, char **argv)
 	const char *sock = NULL, *dir = NULL;
 	char path[4096];
 	json_t *params = json_object(), *result = NULL, *x;
+	int by_id = 0;
 	int c, as_json = 0, addressing = 0, stat = 0, rc;
 	size_t i;
 
@@ -98,6 +103,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'S': stat = 1; break;
+		case 'R': by_id = 1; break;
 		case 'j': as_json = 1; break;
 		case 's': sock = optarg; break;
 		case 'd': dir = optarg; break;
@@ -119,7 +125,11 @@ main(int argc, char **argv)
 		json_decref(params);
 		return P2P_EXIT_USAGE;
 	}
-	json_object_set_new(params, "resource", json_string(argv[optind]));
+	if (by_id && !p2p_id_from_hex(&(p2p_id){ 0 }, argv[optind]))
+		p2p_cli_die(P2P_EXIT_USAGE, "--resource-id: RESOURCE must be 32 "
+		    "hexadecimal digits");
+	json_object_set_new(params, by_id ? "resource_id" : "resource",
+	    json_string(argv[optind]));
 	sock = p2p_cli_socket(sock, dir, path, sizeof(path));
 	rc = p2p_cli_rpc(sock, NULL, stat ? "stat" : "get", params,
 	    P2P_CLI_TIMEOUT_MS, NULL, NULL, &result);

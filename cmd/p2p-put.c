@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "id.h"
 
 #define MAX_VALUE (1024 * 1024)
 
@@ -18,11 +19,12 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: p2p-put [--kind KIND] [--key KEY | --index N | --append]\n"
-"               [--lifetime SECONDS] [--generation N] [--json]\n"
+"               [--lifetime SECONDS] [--generation N] [--resource-id] [--json]\n"
 "               [--socket PATH | --dir NODEDIR]\n"
 "               RESOURCE [VALUE | -]\n"
 "Stores VALUE (or standard input with -, binary-safe; no VALUE: an empty\n"
-"value) under RESOURCE. KIND is a kind name of the overlay configuration or\n"
+"value) under RESOURCE (a name, or with --resource-id a Resource-ID in\n"
+"hex). KIND is a kind name of the overlay configuration or\n"
 "a number (default: single). With --generation the store succeeds only if\n"
 "the kind's generation counter is N. See p2p-put(1).\n");
 }
@@ -78,6 +80,7 @@ main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "kind", required_argument, NULL, 'k' },
+		{ "resource-id", no_argument, NULL, 'R' },
 		{ "key", required_argument, NULL, 'K' },
 		{ "index", required_argument, NULL, 'i' },
 		{ "append", no_argument, NULL, 'a' },
@@ -92,6 +95,7 @@ main(int argc, char **argv)
 	const char *sock = NULL, *dir = NULL;
 	char path[4096];
 	json_t *params = json_object(), *result = NULL;
+	int by_id = 0;
 	int c, as_json = 0, addressing = 0, rc;
 	uint8_t *val = NULL;
 	size_t vlen = 0;
@@ -127,6 +131,7 @@ main(int argc, char **argv)
 			    (json_int_t)p2p_cli_number("--generation", optarg,
 			    0x7ffffffffffffffful)));
 			break;
+		case 'R': by_id = 1; break;
 		case 'j': as_json = 1; break;
 		case 's': sock = optarg; break;
 		case 'd': dir = optarg; break;
@@ -148,7 +153,11 @@ main(int argc, char **argv)
 		json_decref(params);
 		return P2P_EXIT_USAGE;
 	}
-	json_object_set_new(params, "resource", json_string(argv[optind]));
+	if (by_id && !p2p_id_from_hex(&(p2p_id){ 0 }, argv[optind]))
+		p2p_cli_die(P2P_EXIT_USAGE, "--resource-id: RESOURCE must be 32 "
+		    "hexadecimal digits");
+	json_object_set_new(params, by_id ? "resource_id" : "resource",
+	    json_string(argv[optind]));
 	if (argc - optind == 2 && strcmp(argv[optind + 1], "-") == 0) {
 		if ((val = read_stdin(&vlen)) == NULL)
 			p2p_cli_die(P2P_EXIT_FAIL, "out of memory");

@@ -545,10 +545,11 @@ p2p_ca_user_list(const p2p_ca *ca)
 /* ---- configuration ---- */
 
 /*
- * The kinds of a new overlay: the IANA ones, and three private kinds, one
- * per data model, that a user may write under its own user name
- * (USER-MATCH): what p2p-put stores by default ("single"), and "array"
- * and "dictionary".
+ * The kinds of a new overlay: the IANA ones, three private kinds, one per
+ * data model, that a user may write under its own user name (USER-MATCH):
+ * what p2p-put stores by default ("single"), "array" and "dictionary";
+ * and "node", a single value a peer may write at the Resource-ID of its
+ * own Node-ID (NODE-MATCH).
  */
 static int
 add_kinds(p2p_config *c)
@@ -558,10 +559,16 @@ add_kinds(p2p_config *c)
 		const char *label;
 		enum p2p_data_model model;
 		uint32_t max_count;
+		enum p2p_access policy;
 	} own[] = {
-		{ 0xf0000001u, "single", P2P_MODEL_SINGLE, 1 },
-		{ 0xf0000002u, "array", P2P_MODEL_ARRAY, 256 },
-		{ 0xf0000003u, "dictionary", P2P_MODEL_DICTIONARY, 256 },
+		{ 0xf0000001u, "single", P2P_MODEL_SINGLE, 1,
+		    P2P_AC_USER_MATCH },
+		{ 0xf0000002u, "array", P2P_MODEL_ARRAY, 256,
+		    P2P_AC_USER_MATCH },
+		{ 0xf0000003u, "dictionary", P2P_MODEL_DICTIONARY, 256,
+		    P2P_AC_USER_MATCH },
+		{ 0xf0000004u, "node", P2P_MODEL_SINGLE, 1,
+		    P2P_AC_NODE_MATCH },
 	};
 
 	if (p2p_config_add_builtin_kind(c, P2P_KIND_SIP_REGISTRATION, 10,
@@ -579,7 +586,7 @@ add_kinds(p2p_config *c)
 		k.id = own[i].id;
 		k.label = (char *)own[i].label;
 		k.model = own[i].model;
-		k.policy = P2P_AC_USER_MATCH;
+		k.policy = own[i].policy;
 		k.max_count = own[i].max_count;
 		k.max_size = 4096;
 		if (p2p_config_add_kind(c, &k) != 0)

@@ -486,11 +486,18 @@ data_target(p2p_node *n, p2p_ctl_req *req, json_t *params, data_call *c)
 {
 	const char *res = json_string_value(json_object_get(params,
 	    "resource"));
+	const char *rid = json_string_value(json_object_get(params,
+	    "resource_id"));
 	const char *kind = json_string_value(json_object_get(params, "kind"));
 
-	if (res == NULL || *res == '\0') {
+	if ((res == NULL || *res == '\0') == (rid == NULL)) {
+		p2p_ctl_error(req, P2P_CTL_INVALID_PARAMS, "give resource (a "
+		    "non-empty name) or resource_id (32 hex digits)", NULL);
+		return -1;
+	}
+	if (rid != NULL && !p2p_id_from_hex(&c->rid, rid)) {
 		p2p_ctl_error(req, P2P_CTL_INVALID_PARAMS,
-		    "resource (a non-empty string) is required", NULL);
+		    "resource_id: 32 hexadecimal digits", NULL);
 		return -1;
 	}
 	if (kind == NULL)
@@ -519,7 +526,8 @@ data_target(p2p_node *n, p2p_ctl_req *req, json_t *params, data_call *c)
 	c->req = req;
 	c->kind = c->def->id;
 	c->model = c->def->model;
-	p2p_id_from_name(&c->rid, res, strlen(res));
+	if (rid == NULL)
+		p2p_id_from_name(&c->rid, res, strlen(res));
 	return 0;
 }
 

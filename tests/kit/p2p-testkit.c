@@ -202,18 +202,24 @@ cmd_overlay(int argc, char **argv)
 			const char *label;
 			enum p2p_data_model model;
 			uint32_t max_count;
+			enum p2p_access policy;
 		} own[] = {
-			{ 0xf0000001u, "single", P2P_MODEL_SINGLE, 1 },
-			{ 0xf0000002u, "array", P2P_MODEL_ARRAY, 256 },
-			{ 0xf0000003u, "dictionary", P2P_MODEL_DICTIONARY, 256 },
+			{ 0xf0000001u, "single", P2P_MODEL_SINGLE, 1,
+		    P2P_AC_USER_MATCH },
+			{ 0xf0000002u, "array", P2P_MODEL_ARRAY, 256,
+		    P2P_AC_USER_MATCH },
+			{ 0xf0000003u, "dictionary", P2P_MODEL_DICTIONARY, 256,
+		    P2P_AC_USER_MATCH },
+		{ 0xf0000004u, "node", P2P_MODEL_SINGLE, 1,
+		    P2P_AC_NODE_MATCH },
 		};
-		for (size_t i = 0; i < 3; i++) {
+		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
 			p2p_kind_def k;
 			memset(&k, 0, sizeof(k));
 			k.id = own[i].id;
 			k.label = (char *)own[i].label;
 			k.model = own[i].model;
-			k.policy = P2P_AC_USER_MATCH;
+			k.policy = own[i].policy;
 			k.max_count = own[i].max_count;
 			k.max_size = 4096;
 			if (p2p_config_add_kind(&cf, &k) != 0)
