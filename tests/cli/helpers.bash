@@ -17,11 +17,17 @@ p2p_setup() {
 }
 
 p2p_teardown() {
-	local pid i
+	local pid i live=() mine
+	# Only children not yet reaped: a PID reaped earlier may belong to
+	# someone else by now.
+	mine=" $(jobs -p | tr '\n' ' ') "
 	for pid in "${P2P_PIDS[@]}"; do
+		[[ "$mine" == *" $pid "* ]] && live+=("$pid")
+	done
+	for pid in "${live[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
-	for pid in "${P2P_PIDS[@]}"; do
+	for pid in "${live[@]}"; do
 		for i in $(seq 1 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
