@@ -362,10 +362,8 @@ get_bounded() {
 	st_all_serving
 }
 
-@test "NODE-MATCH across nodes: not reachable through the tools" {
-	# Forged stored-data signatures are refused end to end in forged.bats.
-	skip "no kind of a kit overlay is NODE-MATCH (test_store covers it)"
-}
+# NODE-MATCH across nodes is tested in nodematch.bats, forged stored-data
+# signatures in forged.bats.
 
 # ---- lifetimes -------------------------------------------------------------
 
