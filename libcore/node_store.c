@@ -110,14 +110,23 @@ copy_answer(p2p_node *n, void *user, enum p2p_txn_status st,
     const p2p_msg *ans, const p2p_sig_who *who)
 {
 	copy_ctx *c = user;
+	p2p_id owner;
 
-	(void)who;
+	/* Drop our copy only once the peer that now owns the resource, as
+	 * far as we know, has taken it, and we are still outside its
+	 * replica range: while the ring is changing, views differ. */
 	if (st == P2P_TXN_ANSWERED && ans->code == P2P_STORE_ANS && c->drop &&
-	    n->store != NULL && p2p_chord_stores(&n->chord, &c->resource) == 0) {
+	    n->store != NULL && who != NULL &&
+	    p2p_chord_stores(&n->chord, &c->resource) == 0 &&
+	    p2p_chord_owner(&n->chord, &c->resource, &owner) >= 0 &&
+	    p2p_id_eq(&owner, &who->node)) {
 		p2p_id lo;
+		char r[9], o[9];
 		/* the one Resource-ID: the range (id - 1, id] */
 		p2p_id_add_u64(&lo, &c->resource, UINT64_MAX);
 		(void)p2p_store_drop_range(n->store, &lo, &c->resource);
+		node_log(n, NLOG_DEBUG, "handed %s over to %s, dropped here",
+		    node_id_short(&c->resource, r), node_id_short(&owner, o));
 	}
 	free(c);
 }
@@ -249,6 +258,11 @@ on_store(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	 * responsible peer; a handover comes from the former one). */
 	if (replica && (!p2p_chord_knows(&n->chord, &who->node) ||
 	    p2p_chord_stores(&n->chord, &rid) == 0)) {
+		char r[9], f[9];
+		node_log(n, NLOG_DEBUG, "copy of %s from %s refused: %s",
+		    node_id_short(&rid, r), node_id_short(&who->node, f),
+		    p2p_chord_knows(&n->chord, &who->node) ?
+		    "not ours to keep" : "not a neighbor");
 		(void)route_error(n, from, m, P2P_ERR_FORBIDDEN,
 		    "replica store from a peer that is no neighbor");
 		return;
