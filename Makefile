@@ -27,7 +27,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?=
 CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror \
             -Wshadow -Wno-unused-parameter -g $(OPT) $(SAN) -Ilibcore $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lhttp_parser -ledit -lm
+LDLIBS   += $(PKG_LIBS) -losipparser2 -lhttp_parser -ledit -lm
 LDFLAGS  += $(SAN) -Wl,--as-needed
 
 LIB_SRC  := $(wildcard libcore/*.c)
@@ -61,10 +61,13 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBA) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lcmocka
 
-unit: $(UNITS) $(BUILD)/kit/p2p-testkit
+KIT_SRC  := $(wildcard tests/kit/*.c)
+KITS     := $(patsubst tests/kit/%.c,$(BUILD)/kit/%,$(KIT_SRC))
+
+unit: $(UNITS) $(KITS)
 
 # Fixtures for the end-to-end tests (not installed).
-$(BUILD)/kit/p2p-testkit: tests/kit/p2p-testkit.c $(LIBA) $(HDRS)
+$(BUILD)/kit/%: tests/kit/%.c $(LIBA) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
@@ -82,7 +85,7 @@ build/fuzz/libp2psip.a: $(FUZZ_OBJ)
 build/fuzz/%: tests/fuzz/%.c build/fuzz/libp2psip.a $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined -o $@ $< \
-	    build/fuzz/libp2psip.a $(PKG_LIBS) -lhttp_parser -ledit -lm
+	    build/fuzz/libp2psip.a $(PKG_LIBS) -losipparser2 -lhttp_parser -ledit -lm
 
 fuzz-build: $(FUZZERS)
 

@@ -13,6 +13,8 @@ typedef struct p2p_node_opts {
 	const char **bootstrap;	/* "ip:port" each; NULL: the configuration's */
 	size_t nbootstrap;
 	const char *socket;	/* control socket; NULL: see control.h */
+	const char *sip;	/* SIP front "ip:port" (UDP and TCP); NULL:
+				   none */
 	int log_level;		/* 0 error .. 3 debug */
 	int use_syslog;
 	int ready_fd;		/* >= 0: write one byte when serving */

@@ -11,6 +11,10 @@
  *   node_topo.c   Attach, Join, Update, Leave, Ping, Probe, RouteQuery
  *                 and the Chord events they drive
  *   node_ctl.c    the JSON-RPC methods of the control socket
+ *   node_sipreg.c the SIP-REGISTRATION kind of RFC 7904: publishing,
+ *                 refreshing, withdrawing and looking up registrations
+ *   node_sip.c    the SIP front (registrar and proxy for local user
+ *                 agents), AppAttach and the SIP connections between nodes
  */
 #ifndef P2P_NODE_INT_H
 #define P2P_NODE_INT_H
@@ -130,6 +134,8 @@ typedef struct p2p_node {
 	uint64_t last_storage_time;	/* of the last value put */
 	uint64_t crl_next_ms;	/* next CRL refresh */
 	int crl_busy;		/* a refresh is under way */
+	struct sipreg_state *sipreg;	/* node_sipreg.c */
+	struct sip_front *sip;		/* node_sip.c */
 } p2p_node;
 
 /* node.c */
@@ -233,5 +239,65 @@ int diag_path_track_parse(p2p_bytes body, uint64_t now_ms, p2p_arena *a,
     struct p2p_path_track_req *out, p2p_err *err);
 int diag_req_parse(p2p_bytes contents, uint64_t now_ms, p2p_arena *a,
     struct p2p_diag_req *out, p2p_err *err);
+
+/* node_sipreg.c: the SIP-REGISTRATION kind (RFC 7904 s3) for the users
+ * of this node. AORs are "user@domain" (no "sip:", no parameters, the
+ * domain in lower case). Callbacks (may be NULL) are never called from
+ * inside the function that takes them; a function that returns -1 calls
+ * nothing back. */
+enum sipreg_status {
+	SIPREG_OK = 0,
+	SIPREG_NOT_FOUND,	/* no live registration under the AOR */
+	SIPREG_FORBIDDEN,	/* the responsible peer refused the value */
+	SIPREG_TIMEOUT,		/* no answer from the overlay */
+	SIPREG_ERROR,		/* anything else (why says what) */
+};
+typedef void (*sipreg_done_cb)(p2p_node *n, void *user,
+    enum sipreg_status st, const char *why);
+/* One registration found under an AOR. */
+typedef struct sipreg_target {
+	p2p_id storer;		/* the dictionary key: who registered */
+	int is_uri;		/* sip_registration_uri: uri is set */
+	char uri[256];
+	/* sip_registration_route: the destination list; the last entry
+	 * is the node to AppAttach to. */
+	p2p_id dest[8];
+	size_t ndest;
+} sipreg_target;
+#define SIPREG_MAX_TARGETS 16
+typedef void (*sipreg_lookup_cb)(p2p_node *n, void *user,
+    enum sipreg_status st, const sipreg_target *t, size_t nt);
+/* 1 when this node's certificate lets it register aor (its user name),
+ * 0 otherwise. */
+int sipreg_may_register(p2p_node *n, const char *aor);
+/* Store (and keep refreshed until withdrawn) a route registration of
+ * aor whose destination list is this node's Node-ID. A second publish of
+ * the same AOR only refreshes it. -1: bad AOR, not ours, no memory. */
+int sipreg_publish(p2p_node *n, const char *aor, sipreg_done_cb cb,
+    void *user);
+/* Stop refreshing and delete the value from the overlay. */
+int sipreg_withdraw(p2p_node *n, const char *aor, sipreg_done_cb cb,
+    void *user);
+/* Fetch every registration under aor and check each one (signature,
+ * access policy) as p2p-get does. */
+int sipreg_lookup(p2p_node *n, const char *aor, sipreg_lookup_cb cb,
+    void *user);
+void sipreg_tick(p2p_node *n, uint64_t now);
+void sipreg_free(p2p_node *n);
+/* Control methods: "sip.lookup". */
+void sipreg_ctl_register(p2p_node *n);
+
+/* node_sip.c: the SIP front and AppAttach (application 5060). */
+int sip_start(p2p_node *n, char *err, size_t errlen);
+void sip_tick(p2p_node *n, uint64_t now);
+/* Withdraw registrations, close the front and the SIP connections. */
+void sip_stop(p2p_node *n);
+void sip_free(p2p_node *n);
+/* An AppAttachReq delivered here. */
+void sip_app_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, p2p_arena *a);
+/* Control methods: "sip.status", "sip.register", "sip.events",
+ * "sip.message". */
+void sip_ctl_register(p2p_node *n);
 
 #endif
