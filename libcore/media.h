@@ -84,10 +84,10 @@ int p2p_pcm_resample(const int16_t *in, size_t n, unsigned in_rate,
  * both sums over the overlap at that lag (overlaps shorter than a quarter
  * of the shorter signal, or 100 samples, are not considered). a[i] lines
  * up with b[i + lag]: a positive lag means b is a delayed by lag samples.
- * The search is coarse on 4x decimated copies of the signals first, then
- * exact around the best coarse lags. Returns the correlation
- * (-1..1; 0 if there is no usable overlap or a signal is silent) and the
- * lag in *best_lag (may be NULL).
+ * Every lag is computed exactly, by FFT (O(n log n)); only the first 2^20
+ * samples of each signal are used. Returns the correlation (-1..1; 0 if
+ * there is no usable overlap or a signal is silent) and the lag in
+ * *best_lag (may be NULL).
  */
 double p2p_pcm_xcorr(const int16_t *a, size_t na, const int16_t *b,
     size_t nb, unsigned max_lag, long *best_lag);
