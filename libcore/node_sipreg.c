@@ -36,8 +36,9 @@
  * sipreg_tick; otherwise they run from the transaction's callback. So a
  * callback never runs inside the call that took it. sipreg_free drops
  * pending operations without calling them back; operations whose
- * transaction is still pending are freed when the transaction ends (so
- * call it before the transaction table is freed).
+ * transaction is still pending are freed when the transaction ends. A
+ * transaction cancelled because the node is going away ends its
+ * operation the same way, whichever of the two is freed first.
  */
 #include "node_int.h"
 
@@ -194,6 +195,23 @@ op_free(sipreg_op *op)
 	free(op);
 }
 
+/*
+ * A transaction that ends because the node is going away (the table is
+ * freed: P2P_TXN_CANCELLED), or after sipreg_free: free the operation
+ * without calling anyone back, their owners may be gone already.
+ */
+static int
+op_dropped(sipreg_op *op, enum p2p_txn_status st)
+{
+	if (op->s != NULL && st != P2P_TXN_CANCELLED)
+		return 0;
+	if (op->reg != NULL)
+		op->reg->inflight = NULL;
+	op_unlink(op);
+	op_free(op);
+	return 1;
+}
+
 static int
 op_wait(sipreg_op *op, sipreg_done_cb cb, void *user)
 {
@@ -323,10 +341,8 @@ store_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	char why[160];
 
 	(void)who;
-	if (op->s == NULL) {
-		op_free(op);
+	if (op_dropped(op, st))
 		return;
-	}
 	p2p_arena_init(&a, mem, sizeof(mem));
 	if (st == P2P_TXN_ANSWERED && ans->code == P2P_STORE_ANS &&
 	    p2p_store_ans_decode(ans->body, &a, &sa, &e) == 0) {
@@ -588,10 +604,8 @@ fetch_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	void *mem;
 
 	(void)who;
-	if (op->s == NULL) {
-		op_free(op);
+	if (op_dropped(op, st))
 		return;
-	}
 	cap = st == P2P_TXN_ANSWERED ? 4 * ans->body.len + 4096 : 0;
 	mem = cap > 0 ? malloc(cap) : NULL;
 	p2p_arena_init(&a, mem, mem != NULL ? cap : 0);

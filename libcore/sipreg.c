@@ -108,6 +108,7 @@ static int
 addr_span(const char *s, size_t n, size_t *b, size_t *e)
 {
 	const char *gt;
+	size_t i;
 	long lt;
 
 	*b = 0;
@@ -124,6 +125,11 @@ addr_span(const char *s, size_t n, size_t *b, size_t *e)
 		return -1;
 	gt = memchr(s + lt + 1, '>', *e - (size_t)lt - 1);
 	if (gt == NULL)
+		return -1;
+	/* after the '>' only header parameters: ";name=value..." */
+	for (i = (size_t)(gt - s) + 1; i < *e && is_ws(s[i]); i++)
+		;
+	if ((i < *e && s[i] != ';') || memchr(s + i, '<', *e - i) != NULL)
 		return -1;
 	*b = (size_t)lt + 1;
 	*e = (size_t)(gt - s);
