@@ -312,6 +312,30 @@ test_wav_mix_and_lowpass(void **state)
 	free(wav);
 }
 
+/* good with width bytes at off set to v (little-endian) is refused, with
+ * an error message containing what (if not NULL). */
+static void
+patched_refused(const uint8_t *good, size_t len, size_t off, int width,
+    uint32_t v, const char *what)
+{
+	uint8_t bad[256];
+	char err[256];
+	p2p_pcm p;
+
+	assert_true(len <= sizeof(bad) && off + (size_t)width <= len);
+	memcpy(bad, good, len);
+	if (width == 2)
+		put16(bad + off, v);
+	else
+		put32(bad + off, v);
+	err[0] = '\0';
+	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
+	    -1);
+	assert_null(p.s);
+	if (what != NULL && strstr(err, what) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, what);
+}
+
 static void
 test_wav_malformed(void **state)
 {
@@ -336,60 +360,22 @@ test_wav_malformed(void **state)
 		assert_true(err[0] != '\0');
 		assert_null(p.s);
 	}
-	/* data chunk claims more than there is */
-	memcpy(bad, good, len);
-	put32(bad + 40, 0xfffffff0u);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	put32(bad + 40, 34);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
+	/* data chunk claims more than there is, by a lot or by a little */
+	patched_refused(good, len, 40, 4, 0xfffffff0u, NULL);
+	patched_refused(good, len, 40, 4, 34, "runs past");
 	/* RIFF size larger than the file */
-	memcpy(bad, good, len);
-	put32(bad + 4, (uint32_t)len);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	/* fmt fields: channels 0, 12 bits, block align wrong, rate 0, tag */
-	memcpy(bad, good, len);
-	put16(bad + 22, 0);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	memcpy(bad, good, len);
-	put16(bad + 34, 12);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	memcpy(bad, good, len);
-	put16(bad + 32, 4);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	memcpy(bad, good, len);
-	put32(bad + 24, 0);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	memcpy(bad, good, len);
-	put16(bad + 20, 2);	/* ADPCM */
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	assert_non_null(strstr(err, "0x0002"));
-	/* no data chunk: rename it */
-	memcpy(bad, good, len);
-	memcpy(bad + 36, "junk", 4);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	/* no fmt chunk */
-	memcpy(bad, good, len);
-	memcpy(bad + 12, "junk", 4);
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	/* not RIFF, not WAVE */
-	memcpy(bad, good, len);
-	bad[0] = 'X';
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
-	memcpy(bad, good, len);
-	bad[8] = 'X';
-	assert_int_equal(p2p_wav_parse(bad, len, 8000, &p, err, sizeof(err)),
-	    -1);
+	patched_refused(good, len, 4, 4, (uint32_t)len, "truncated");
+	/* fmt: channels 0, 12 bits, block align wrong, rate 0, ADPCM */
+	patched_refused(good, len, 22, 2, 0, "channels");
+	patched_refused(good, len, 34, 2, 12, "12-bit");
+	patched_refused(good, len, 32, 2, 4, "block align");
+	patched_refused(good, len, 24, 4, 0, "rate");
+	patched_refused(good, len, 20, 2, 2, "0x0002");
+	/* no data chunk, no fmt chunk (renamed), not RIFF, not WAVE */
+	patched_refused(good, len, 36, 4, 0x6b6e756a, "no data");
+	patched_refused(good, len, 12, 4, 0x6b6e756a, "no fmt");
+	patched_refused(good, len, 0, 4, 0x58464952, "RIFF");
+	patched_refused(good, len, 8, 4, 0x45564158, "WAVE");
 	/* an odd-sized chunk before data, with its pad byte: accepted */
 	memcpy(bad, good, 36);
 	memcpy(bad + 36, "LIST", 4);
@@ -825,7 +811,7 @@ test_rtp_session(void **state)
 		uv_run(&loop, UV_RUN_DEFAULT);
 		ms = (uv_hrtime() - t0) / 1000000;
 		/* 50 frames of 20 ms, paced: ~980 ms + 200 ms grace */
-		assert_true(ms >= 1150 && ms < 2500);
+		assert_true(ms >= 1150 && ms < 4500);
 		assert_int_equal(c.done, 2);
 		p2p_rtp_get_stats(c.a, &st);
 		assert_int_equal(st.sent, 50);
