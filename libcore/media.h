@@ -54,7 +54,9 @@ typedef struct p2p_pcm {
 void p2p_pcm_free(p2p_pcm *p);
 
 /* WAV limits: a file of at most 256 MiB, at most 2^26 frames (about 25
- * minutes at 44.1 kHz), rates from 1 Hz to 384 kHz, 1 to 64 channels. */
+ * minutes at 44.1 kHz), rates from 1 kHz to 384 kHz (so that a small file
+ * cannot ask for a huge resampled copy), 1 to 64 channels. */
+#define P2P_WAV_MIN_RATE	1000u
 #define P2P_WAV_MAX_BYTES	(256u << 20)
 #define P2P_WAV_MAX_SAMPLES	(1u << 26)
 #define P2P_WAV_MAX_RATE	384000u
@@ -74,7 +76,8 @@ int p2p_wav_parse(const uint8_t *data, size_t len, unsigned want_rate,
 int p2p_wav_write(const char *path, const int16_t *s, size_t n,
     unsigned rate, char *err, size_t errlen);
 /* Resample in to out_rate (same rules as the reader); 0 or -1 (memory,
- * rates out of range). out->s is malloc'd. */
+ * rates out of range, more than P2P_WAV_MAX_SAMPLES out). out->s is
+ * malloc'd. */
 int p2p_pcm_resample(const int16_t *in, size_t n, unsigned in_rate,
     unsigned out_rate, p2p_pcm *out);
 

@@ -20,9 +20,6 @@
 #define WAVE_FLOAT		0x0003
 #define WAVE_EXTENSIBLE		0xfffe
 
-/* Lowest output rate the resampler accepts (keeps the filter short). */
-#define RESAMPLE_MIN_RATE	1000u
-
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -83,9 +80,9 @@ parse_fmt(const uint8_t *p, size_t len, struct wav_fmt *f, char *err,
 	if (f->channels < 1 || f->channels > P2P_WAV_MAX_CHANNELS)
 		return fail(err, errlen, "%u channels (1 to %u)", f->channels,
 		    P2P_WAV_MAX_CHANNELS);
-	if (f->rate < 1 || f->rate > P2P_WAV_MAX_RATE)
-		return fail(err, errlen, "sample rate %u Hz (1 to %u)",
-		    f->rate, P2P_WAV_MAX_RATE);
+	if (f->rate < P2P_WAV_MIN_RATE || f->rate > P2P_WAV_MAX_RATE)
+		return fail(err, errlen, "sample rate %u Hz (%u to %u)",
+		    f->rate, P2P_WAV_MIN_RATE, P2P_WAV_MAX_RATE);
 	if (f->tag == WAVE_FLOAT ? f->bits != 32 :
 	    (f->bits != 8 && f->bits != 16 && f->bits != 24 && f->bits != 32))
 		return fail(err, errlen, "%u-bit %s samples are not supported",
@@ -180,8 +177,8 @@ p2p_pcm_resample(const int16_t *in, size_t n, unsigned in_rate,
 	long half = 0, k, i0;
 
 	memset(out, 0, sizeof(*out));
-	if (in_rate < 1 || in_rate > P2P_WAV_MAX_RATE ||
-	    out_rate < RESAMPLE_MIN_RATE || out_rate > P2P_WAV_MAX_RATE)
+	if (in_rate < P2P_WAV_MIN_RATE || in_rate > P2P_WAV_MAX_RATE ||
+	    out_rate < P2P_WAV_MIN_RATE || out_rate > P2P_WAV_MAX_RATE)
 		return -1;
 	on = (uint64_t)n * out_rate / in_rate;
 	if (on > P2P_WAV_MAX_SAMPLES)
@@ -367,7 +364,8 @@ p2p_wav_write(const char *path, const int16_t *s, size_t n, unsigned rate,
 	size_t i;
 	int bad;
 
-	if (n > (0xffffffffu - 36) / 2 || rate < 1 || rate > P2P_WAV_MAX_RATE)
+	if (n > (0xffffffffu - 36) / 2 || rate < P2P_WAV_MIN_RATE ||
+	    rate > P2P_WAV_MAX_RATE)
 		return fail(err, errlen, "%s: cannot write %zu samples at %u Hz",
 		    path, n, rate);
 	dbytes = (uint32_t)n * 2;
