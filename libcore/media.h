@@ -157,7 +157,8 @@ int p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
     int pt, const p2p_pcm *play,
     void (*on_play_done)(p2p_rtp *r, void *user), void *user);
 /* The samples received so far (8000 Hz); valid until the next loop
- * iteration, stop or free. */
+ * iteration (a packet may grow the buffer) or, after p2p_rtp_stop, until
+ * p2p_rtp_free. */
 const int16_t *p2p_rtp_recorded(const p2p_rtp *r, size_t *n);
 
 typedef struct p2p_rtp_stats {
