@@ -275,6 +275,21 @@ sip_register() {
 	    -m 1 -timeout 30s -timeout_error "${SIP_UDP[$i]}"
 }
 
+# sip_call NAME I CALLEE-USER PAUSE-MS: user I registers at node I's
+# front from a free port (run NAME-reg), then calls CALLEE-USER from
+# that port through the same front with uac.xml (run NAME): INVITE ...
+# 200, ACK, PAUSE-MS, BYE, 200. SIPP_EXIT is the call's exit status (or
+# the REGISTER's when that failed).
+sip_call() {
+	local name=$1 i=$2 callee=$3 pause=$4 port
+	port=$(sip_free_udp_port)
+	sip_register "$name-reg" "$i" "$(sip_name "$i")" "$port"
+	[ "$SIPP_EXIT" -eq 0 ] || return 0
+	sipp_run "$name" uac -s "$callee" -key caller "$(sip_name "$i")" \
+	    -p "$port" -m 1 -d "$pause" -timeout 60s -timeout_error \
+	    "${SIP_UDP[$i]}"
+}
+
 # sip_lookup_wait I AOR [SECONDS]: poll node I's "sip.lookup" until the
 # overlay has a registration under AOR.
 sip_lookup_wait() {

@@ -21,7 +21,7 @@ teardown() {
 # ---- a call through the overlay --------------------------------------------
 
 @test "SIPp UAC at node 1 calls SIPp UAS at node 3 of 5: REGISTER, INVITE/180/200/ACK, BYE/200 along the Record-Route" {
-	local st up uport f
+	local st up f
 	sip_overlay 5
 
 	# What the front says about itself, and the user it serves.
@@ -38,21 +38,16 @@ teardown() {
 	[ "$SIPP_EXIT" -eq 0 ]
 	[ "$(sipp_calls reg3)" = "1 0" ]
 	st=$(sip_status 3)
-	[ "$(jq -r --arg a "$(sip_aor 3)" \
+	[[ "$(jq -r --arg a "$(sip_aor 3)" \
 	    '[.bindings[] | select(.aor == $a) | .contact] | join(" ")' \
-	    <<<"$st")" == *"127.0.0.1:$up"* ]
+	    <<<"$st")" == *"127.0.0.1:$up"* ]]
 	sip_lookup_wait 1 "$(sip_aor 3)" 30
 
 	sipp_start uas uas -p "$up" -m 1 -timeout 90s -timeout_error
 	sip_wait_udp "$up"
 
 	# The caller registers at its own node, then calls from that port.
-	uport=$(sip_free_udp_port)
-	sip_register reg1 1 "$(sip_name 1)" "$uport"
-	[ "$SIPP_EXIT" -eq 0 ]
-	sipp_run uac uac -s "$(sip_name 3)" -key caller "$(sip_name 1)" \
-	    -p "$uport" -m 1 -d 1000 -timeout 60s -timeout_error \
-	    "${SIP_UDP[1]}"
+	sip_call uac 1 "$(sip_name 3)" 1000
 	[ "$SIPP_EXIT" -eq 0 ]
 	[ "$(sipp_calls uac)" = "1 0" ]
 	[ "$(sipp_received uac 180)" -ge 1 ]
@@ -75,19 +70,13 @@ teardown() {
 # ---- baresip ----------------------------------------------------------------
 
 @test "baresip registered at node 2 of 3 auto-answers a SIPp call from node 0; the call ends cleanly" {
-	local uport
 	sip_overlay 3
 
 	baresip_start b "$(sip_aor 2)" "$(sip_front_port 2)"
 	baresip_wait b "$(sip_aor 2): .*200 OK" 30
 	sip_lookup_wait 0 "$(sip_aor 2)" 30
 
-	uport=$(sip_free_udp_port)
-	sip_register reg0 0 "$(sip_name 0)" "$uport"
-	[ "$SIPP_EXIT" -eq 0 ]
-	sipp_run uac uac -s "$(sip_name 2)" -key caller "$(sip_name 0)" \
-	    -p "$uport" -m 1 -d 2000 -timeout 60s -timeout_error \
-	    "${SIP_UDP[0]}"
+	sip_call uac 0 "$(sip_name 2)" 2000
 	[ "$SIPP_EXIT" -eq 0 ]
 	[ "$(sipp_calls uac)" = "1 0" ]
 	[ "$(sipp_received uac 200)" -ge 2 ]
