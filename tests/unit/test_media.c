@@ -546,8 +546,8 @@ test_sdp_malformed(void **state)
 		"",
 		"v=0\r\n",
 		/* no v= first */
-		"o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\nc=IN IP4 1.2.3.4\r\n"
-		    "m=audio 1 RTP/AVP 0\r\n",
+		("o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\nc=IN IP4 1.2.3.4\r\n"
+		    "m=audio 1 RTP/AVP 0\r\n"),
 		"v=1\r\nc=IN IP4 1.2.3.4\r\nm=audio 1 RTP/AVP 0\r\n",
 		/* no connection address */
 		"v=0\r\nm=audio 1 RTP/AVP 0\r\n",
