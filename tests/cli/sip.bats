@@ -209,6 +209,7 @@ teardown() {
 
 	# A message to the waiting callee.
 	run p2p-call --dir "$(node_dir 1)" message "$(sip_aor 3)" "hello from 1"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	call_wait_event answer message 20 "$apid"
 	jq -r 'select((.event // .type) == "message") | .text' \
@@ -223,6 +224,7 @@ teardown() {
 
 	# The other way, during the call: to the caller's AOR.
 	run p2p-call --dir "$(node_dir 3)" message "$(sip_aor 1)" "hello from 3"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	call_wait_event dial message 10 "$dpid"
 	jq -r 'select((.event // .type) == "message") | .text' \
@@ -232,6 +234,13 @@ teardown() {
 	call_wait_event answer ended 30 "$apid"
 	node_wait_exit "$dpid" 20
 	[ "$NT_EXIT" -eq 0 ]
+	node_wait_exit "$apid" 20
+	[ "$NT_EXIT" -eq 0 ]
+	# both sides sent and received RTP for the length of the call
+	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
+	    "$NT_DIR/dial.events")" -ge 100 ]
+	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
+	    "$NT_DIR/answer.events")" -ge 100 ]
 	run grep -qx failed < <(call_events dial)
 	[ "$status" -ne 0 ]
 
