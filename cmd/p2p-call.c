@@ -42,7 +42,8 @@ struct app {
 	p2p_ua *ua;
 	enum mode mode;
 	enum phase phase;
-	int json, tty, readline_on, registering, leaving, answered;
+	int json, tty, readline_on, registering, leaving, answered, gave_up;
+	int in_line;
 	int rc;
 	const char *target, *text, *record;
 	char proxy[96];
@@ -84,7 +85,7 @@ usage(FILE *f)
 static void
 out_begin(struct app *a)
 {
-	if (a->readline_on)
+	if (a->readline_on && !a->in_line)
 		fputs("\r\033[K", stdout);
 }
 
@@ -92,7 +93,8 @@ static void
 out_end(struct app *a)
 {
 	fflush(stdout);
-	if (a->readline_on)
+	/* Within the line handler readline draws the prompt itself. */
+	if (a->readline_on && !a->in_line)
 		rl_forced_update_display();
 }
 
@@ -111,6 +113,25 @@ say(struct app *a, const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	fputc('\n', stdout);
+	out_end(a);
+}
+
+/* Feedback to what was typed: on stdout for people, on stderr with
+ * --json (stdout carries only events then). */
+static void
+note(struct app *a, const char *fmt, ...) P2P_PRINTF(2, 3);
+
+static void
+note(struct app *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	out_begin(a);
+	va_start(ap, fmt);
+	vfprintf(a->json ? stderr : stdout, fmt, ap);
+	va_end(ap);
+	fputc('\n', a->json ? stderr : stdout);
+	fflush(stderr);
 	out_end(a);
 }
 
@@ -287,7 +308,7 @@ do_message(struct app *a, const char *aor, const char *text)
 
 	if (p2p_ua_message(a->ua, aor, text, err, sizeof(err)) == 0) {
 		if (aor == NULL)
-			say(a, "%s: type /dial AOR to call, or /msg AOR TEXT",
+			note(a, "%s: type /dial AOR to call, or /msg AOR TEXT",
 			    err);
 		else
 			p2p_cli_warn("cannot send to %s: %s", aor, err);
@@ -332,15 +353,22 @@ wait_expired(uv_timer_t *t)
 	case P_REGISTERING:
 		p2p_cli_warn("no answer to REGISTER from the SIP front at %s "
 		    "within %u s", a->proxy, a->timeout_s);
+		jsay(a, json_pack("{s:s,s:i,s:s,s:s,s:b}", "event", "failed",
+		    "status", 408, "reason", "Request Timeout", "request",
+		    "REGISTER", "timeout", 1));
 		finish(a, unreach ? P2P_EXIT_UNREACHABLE : P2P_EXIT_FAIL);
 		break;
 	case P_DIALING:
 		p2p_cli_warn("no answer within %u s%s", a->timeout_s > 0 ?
 		    a->timeout_s : DIAL_TIMEOUT_S, unreach ?
-		    " (nothing came back from the proxy)" : "");
-		jsay(a, json_pack("{s:s,s:i,s:s,s:s}", "event", "failed",
-		    "status", 408, "reason", "no answer", "request",
-		    "INVITE"));
+		    ": nothing came back from the proxy" : "; hanging up");
+		/* The CANCEL's 487 makes the "failed" event, unless nobody
+		 * is there to answer it. */
+		if (unreach)
+			jsay(a, json_pack("{s:s,s:i,s:s,s:s,s:b}", "event",
+			    "failed", "status", 408, "reason", "Request Timeout",
+			    "request", "INVITE", "timeout", 1));
+		a->gave_up = 1;
 		(void)p2p_ua_hangup(a->ua);
 		finish(a, unreach ? P2P_EXIT_UNREACHABLE : P2P_EXIT_FAIL);
 		break;
@@ -351,6 +379,9 @@ wait_expired(uv_timer_t *t)
 	case P_SENDING:
 		p2p_cli_warn("no answer to the MESSAGE within %u s",
 		    a->timeout_s);
+		jsay(a, json_pack("{s:s,s:i,s:s,s:s,s:b}", "event", "failed",
+		    "status", 408, "reason", "Request Timeout", "request",
+		    "MESSAGE", "timeout", 1));
 		finish(a, unreach ? P2P_EXIT_UNREACHABLE : P2P_EXIT_FAIL);
 		break;
 	default:
@@ -432,7 +463,8 @@ ev_incoming(struct app *a, const p2p_ua_event *ev)
 		uv_timer_start(&a->answer, answer_now, a->answer_after_ms, 0);
 		return;
 	case M_INTERACTIVE:
-		say(a, "incoming call from %s: /answer or /hangup", ev->from);
+		note(a, "incoming call from %s: /answer or /hangup",
+		    ev->from);
 		return;
 	default:
 		break;
@@ -497,8 +529,10 @@ ev_failed(struct app *a, const p2p_ua_event *ev)
 		    a->proxy);
 	else
 		say(a, "call failed: %d %s", ev->status, ev->reason);
-	jsay(a, json_pack("{s:s,s:i,s:s,s:s}", "event", "failed", "status",
-	    ev->status, "reason", ev->reason, "request", "INVITE"));
+	jsay(a, json_pack("{s:s,s:i,s:s,s:s,s:b}", "event", "failed",
+	    "status", ev->status, "reason", ev->reason, "request", "INVITE",
+	    "timeout", a->gave_up));
+	a->gave_up = 0;
 	if (a->mode == M_DIAL) {
 		if (!ev->unreachable && a->json)
 			p2p_cli_warn("call failed: %d %s", ev->status,
@@ -591,7 +625,7 @@ static const char *commands[] = { "/dial", "/answer", "/hangup", "/msg",
 static void
 help(struct app *a)
 {
-	say(a, "/dial AOR        call AOR (user@domain)\n"
+	note(a, "/dial AOR        call AOR (user@domain)\n"
 	    "/answer          answer the incoming call\n"
 	    "/hangup          end the call, or refuse the incoming one\n"
 	    "/msg AOR TEXT    send an instant message\n"
@@ -618,22 +652,22 @@ command(struct app *a, char *line)
 	arg += strspn(arg, " \t");
 	if (strcmp(line, "/dial") == 0) {
 		if (*arg == '\0')
-			say(a, "usage: /dial AOR");
+			note(a, "usage: /dial AOR");
 		else
 			do_dial(a, arg);
 	} else if (strcmp(line, "/answer") == 0) {
 		if (p2p_ua_answer(a->ua) != 0)
-			say(a, "no incoming call to answer");
+			note(a, "no incoming call to answer");
 	} else if (strcmp(line, "/hangup") == 0) {
 		if (p2p_ua_hangup(a->ua) != 0)
-			say(a, "no call");
+			note(a, "no call");
 	} else if (strcmp(line, "/msg") == 0) {
 		rest = arg + strcspn(arg, " \t");
 		if (*rest != '\0')
 			*rest++ = '\0';
 		rest += strspn(rest, " \t");
 		if (*arg == '\0' || *rest == '\0')
-			say(a, "usage: /msg AOR TEXT");
+			note(a, "usage: /msg AOR TEXT");
 		else
 			do_message(a, arg, rest);
 	} else if (strcmp(line, "/quit") == 0)
@@ -641,7 +675,7 @@ command(struct app *a, char *line)
 	else if (strcmp(line, "/help") == 0)
 		help(a);
 	else
-		say(a, "unknown command %s (/help lists them)", line);
+		note(a, "unknown command %s (/help lists them)", line);
 }
 
 static void
@@ -655,7 +689,9 @@ rl_line(char *line)
 	}
 	if (*line != '\0')
 		add_history(line);
+	a->in_line = 1;
 	command(a, line);
+	a->in_line = 0;
 	free(line);
 }
 
@@ -716,7 +752,7 @@ pipe_input(struct app *a)
 		a->linelen -= used;
 	}
 	if (a->linelen == sizeof(a->line) - 1) {
-		say(a, "line too long: ignored");
+		note(a, "line too long: ignored");
 		a->linelen = 0;
 	}
 }
@@ -743,7 +779,7 @@ interactive_start(struct app *a)
 	a->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	if (uv_poll_init(a->loop, &a->in, STDIN_FILENO) != 0) {
 		/* /dev/null, a regular file: nothing will ever be typed. */
-		say(a, "standard input is not a terminal or a pipe; "
+		note(a, "standard input is not a terminal or a pipe; "
 		    "leaving");
 		finish(a, P2P_EXIT_OK);
 		return;
