@@ -65,6 +65,36 @@ teardown() {
 	[ "$status" -eq 3 ]
 }
 
+# ---- registration ----------------------------------------------------------
+
+@test "p2p-call register: front and AOR from sip.status, refresh, Expires 0 on SIGTERM; a node without a front exits 3" {
+	local reg
+	call_fake_node "$P2P_TMP/node.sock" "$P2P_TMP/front.log" 2
+	p2p_spawn "$P2P_TMP/alice.log" p2p-call --socket "$P2P_TMP/node.sock" \
+	    --json register
+	reg=$P2P_LAST_PID
+	p2p_wait_for "$P2P_TMP/alice.log" '"event":"registered"' 10 "$reg"
+	[ "$(call_event "$P2P_TMP/alice.log" registered |
+	    jq -r '"\(.aor) \(.expires)"')" = "alice@example.p2psip 2" ]
+	# Granted 2 s: refreshed every second or so.
+	sleep 2.5
+	[ "$(grep -c 'expires=600' "$P2P_TMP/front.log")" -ge 3 ]
+	kill -TERM "$reg"
+	call_wait "$reg" 10
+	[ "$CALL_RC" -eq 0 ]
+	tail -n 1 "$P2P_TMP/front.log" | grep -q '^REGISTER expires=0 '
+	# CSeq goes up by one each time.
+	local n
+	n=$(grep -c '^REGISTER' "$P2P_TMP/front.log")
+	[ "$(grep -o 'cseq=[0-9]*' "$P2P_TMP/front.log" | cut -d= -f2 |
+	    tr '\n' ' ')" = "$(seq -s ' ' 1 "$n") " ]
+
+	call_fake_node "$P2P_TMP/nofront.sock" "$P2P_TMP/nofront.log" 2 nofront
+	run p2p-call --socket "$P2P_TMP/nofront.sock" register
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"--sip"* ]]
+}
+
 # ---- calls between two phones ----------------------------------------------
 
 @test "p2p-call: a call between two phones, 3 s of audio each way, recordings match" {

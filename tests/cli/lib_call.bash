@@ -132,3 +132,58 @@ call_sipp() {
 call_correlation() {
 	"$WAVCMP" "$1" "$2" | awk '$1 == "correlation" { print $2 }'
 }
+
+# call_fake_node SOCKET LOG EXPIRES [nofront]: a stand-in for a node with
+# a SIP front, in python: SOCKET answers "sip.status" (the front's UDP
+# address and the user alice@example.p2psip; with nofront the JSON-RPC
+# error 2 of a node started without --sip), and the front is a registrar
+# that grants at most EXPIRES seconds and logs every REGISTER to LOG
+# ("REGISTER expires=N contact=... cseq=..."). PID in CALL_PID.
+call_fake_node() {
+	cat >"$P2P_TMP/fakenode.py" <<'EOF_PY'
+import json, os, socket, sys, threading, time
+sockpath, logpath, expires = sys.argv[1], sys.argv[2], int(sys.argv[3])
+nofront = len(sys.argv) > 4 and sys.argv[4] == "nofront"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 0))
+port = u.getsockname()[1]
+log = open(logpath, "a", buffering=1)
+def ctl():
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sockpath); srv.listen(4)
+    while True:
+        c, _ = srv.accept()
+        req = json.loads(c.makefile().readline())
+        if nofront:
+            ans = {"jsonrpc": "2.0", "id": req["id"], "error": {"code": 2, "message": "no SIP front"}}
+        else:
+            ans = {"jsonrpc": "2.0", "id": req["id"], "result": {"udp": "127.0.0.1:%d" % port,
+                   "tcp": "127.0.0.1:%d" % port, "aors": ["alice@example.p2psip"], "node_id": "00", "bindings": []}}
+        c.sendall((json.dumps(ans) + "\n").encode()); c.close()
+threading.Thread(target=ctl, daemon=True).start()
+log.write("ready\n")
+while True:
+    d, a = u.recvfrom(65535)
+    t = d.decode(errors="replace")
+    lines = t.split("\r\n")
+    if not lines[0].startswith("REGISTER "):
+        continue
+    hdr = {}
+    keep = []
+    for l in lines[1:]:
+        if not l: break
+        k, _, v = l.partition(":")
+        hdr[k.strip().lower()] = v.strip()
+        if k.strip().lower() in ("via", "from", "to", "call-id", "cseq"):
+            keep.append(l)
+    ex = int(hdr.get("expires", "-1"))
+    log.write("REGISTER expires=%d contact=%s cseq=%s\n" % (ex, hdr.get("contact"), hdr.get("cseq")))
+    g = min(ex, expires)
+    r = "SIP/2.0 200 OK\r\n" + "\r\n".join(keep).replace("To: <sip:alice@example.p2psip>", "To: <sip:alice@example.p2psip>;tag=reg1") + \
+        "\r\nContact: %s;expires=%d\r\nContent-Length: 0\r\n\r\n" % (hdr.get("contact", "").split(";")[0], g)
+    u.sendto(r.encode(), a)
+EOF_PY
+	p2p_spawn "$P2P_TMP/fakenode.out" python3 "$P2P_TMP/fakenode.py" "$@"
+	CALL_PID=$P2P_LAST_PID
+	p2p_wait_for "$2" '^ready' $((10 * CALL_SCALE)) "$CALL_PID"
+}
