@@ -349,3 +349,99 @@ EOF
 	run p2p-call --no-register message "bob@127.0.0.1:$port" "still there?"
 	[ "$status" -eq 0 ]
 }
+
+@test "p2p-call: the 200 OK is retransmitted until the ACK; a retransmitted 200 OK gets the ACK again" {
+	local port dial
+	# Callee side: a python caller that holds its ACK back.
+	port=$(call_udp_port)
+	call_answerer bob "$port"
+	python3 - "$port" <<'EOF_PY'
+import socket, sys, time
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+me = s.getsockname()[1]
+s.settimeout(5)
+sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+       b"t=0 0\r\nm=audio 9 RTP/AVP 0\r\n")
+def req(method, cseq, totag=b"", body=b"", branch=b"z9hG4bKinv"):
+    return (b"%s sip:bob@127.0.0.1:%d SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 127.0.0.1:%d;rport;branch=%s\r\n"
+            b"From: <sip:py@127.0.0.1>;tag=py1\r\nTo: <sip:bob@x>%s\r\n"
+            b"Call-ID: held-ack\r\nCSeq: %d %s\r\nContact: <sip:py@127.0.0.1:%d>\r\n"
+            b"Max-Forwards: 70\r\n%sContent-Length: %d\r\n\r\n%s"
+            % (method, port, me, branch, totag, cseq, method, me,
+               b"Content-Type: application/sdp\r\n" if body else b"",
+               len(body), body))
+s.sendto(req(b"INVITE", 1, body=sdp), ("127.0.0.1", port))
+oks = []
+t0 = time.time()
+while len(oks) < 3:
+    a = s.recvfrom(65535)[0]
+    if a.startswith(b"SIP/2.0 200 "):
+        oks.append((time.time() - t0, a))
+# Timer G: again after about 0.5 s, then 1 s more.
+gaps = [oks[1][0] - oks[0][0], oks[2][0] - oks[1][0]]
+assert 0.3 < gaps[0] < 0.9 and 0.7 < gaps[1] < 1.6, gaps
+totag = [l for l in oks[0][1].split(b"\r\n") if l.startswith(b"To:")][0][len(b"To: <sip:bob@x>"):]
+s.sendto(req(b"ACK", 1, totag, branch=b"z9hG4bKack"), ("127.0.0.1", port))
+s.settimeout(2.5)
+try:
+    while True:
+        a = s.recvfrom(65535)[0]
+        assert not a.startswith(b"SIP/2.0 200 "), "200 OK after the ACK"
+except socket.timeout:
+    pass
+s.settimeout(5)
+s.sendto(req(b"BYE", 2, totag, branch=b"z9hG4bKbye"), ("127.0.0.1", port))
+while True:
+    a = s.recvfrom(65535)[0]
+    if b"CSeq: 2 BYE" in a:
+        assert a.startswith(b"SIP/2.0 200 "), a
+        break
+EOF_PY
+	call_wait "$CALL_PID" 10
+	[ "$CALL_RC" -eq 0 ]
+
+	# Caller side: a python callee that sends its 200 OK twice.
+	port=$(call_udp_port)
+	python3 - "$port" >"$P2P_TMP/pyuas.log" 2>&1 3>&- <<'EOF_PY' &
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", port))
+s.settimeout(20)
+sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+       b"t=0 0\r\nm=audio 9 RTP/AVP 0\r\n")
+acks = 0
+while True:
+    m, src = s.recvfrom(65535)
+    head = m.split(b"\r\n\r\n")[0].split(b"\r\n")
+    meth = head[0].split(b" ")[0]
+    keep = [l for l in head[1:] if l.split(b":")[0].lower() in
+            (b"via", b"from", b"to", b"call-id", b"cseq")]
+    keep = [l + b";tag=py2" if l.lower().startswith(b"to:") and b"tag=" not in l
+            else l for l in keep]
+    if meth == b"INVITE":
+        ok = (b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) +
+              b"\r\nContact: <sip:py@127.0.0.1:%d>\r\nContent-Type: application/sdp\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (port, len(sdp), sdp))
+        s.sendto(ok, src)
+        s.sendto(ok, src)
+    elif meth == b"ACK":
+        acks += 1
+        print("ACK", acks, flush=True)
+    elif meth == b"BYE":
+        s.sendto(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) +
+                 b"\r\nContent-Length: 0\r\n\r\n", src)
+        print("BYE", flush=True)
+        break
+EOF_PY
+	P2P_PIDS+=("$!")
+	sleep 0.3
+	run p2p-call --no-register --json --proxy "127.0.0.1:$port" \
+	    --duration 1 dial bob@example.org
+	[ "$status" -eq 0 ]
+	p2p_wait_for "$P2P_TMP/pyuas.log" '^BYE' 10
+	grep -q '^ACK 2' "$P2P_TMP/pyuas.log"
+}
