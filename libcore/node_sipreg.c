@@ -272,8 +272,14 @@ static void
 op_finish(p2p_node *n, sipreg_op *op, enum sipreg_status st,
     const char *why)
 {
+	char r[9];
+
 	op->st = st;
 	snprintf(op->why, sizeof(op->why), "%s", why != NULL ? why : "");
+	node_log(n, NLOG_DEBUG, "sip: %s of %s: %s%s%s%s", op->kind ==
+	    OP_FETCH ? "fetch" : op->kind == OP_STORE ? "store" : "delete",
+	    node_id_short(&op->rid, r), st == SIPREG_OK ? "ok" : "failed",
+	    op->why[0] ? " (" : "", op->why, op->why[0] ? ")" : "");
 	if (op->reg != NULL)
 		reg_stored(n, op->reg, st, op->why);
 	op->reg = NULL;
