@@ -139,14 +139,25 @@ sip_read_front() {
 
 # sip_node_start I [BOOTSTRAP] [SIP-ADDR] [extra run options...]: start
 # node I with a SIP front at SIP-ADDR (127.0.0.1:0 by default: a free
-# port) and read its addresses.
+# port) and read its addresses. With port 0 the front binds the UDP port
+# the kernel gives it and then the same TCP port, which another socket
+# may hold: a node that exits at start-up with "cannot listen" is
+# started again (3 tries, each one said on stderr).
 sip_node_start() {
-	local i=$1 boot=${2:-} addr=${3:-127.0.0.1:0}
+	local i=$1 boot=${2:-} addr=${3:-127.0.0.1:0} try
 	shift
 	[ $# -gt 0 ] && shift
 	[ $# -gt 0 ] && shift
-	node_start "$i" "$boot" --sip "$addr" "$@" || return 1
-	sip_read_front "$i"
+	for try in 1 2 3; do
+		if node_start "$i" "$boot" --sip "$addr" "$@"; then
+			sip_read_front "$i"
+			return
+		fi
+		node_alive "$i" && return 1
+		grep -q 'cannot listen' "$(node_log "$i")" || return 1
+		echo "node $i (try $try): $(tail -n 1 "$(node_log "$i")")" >&2
+	done
+	return 1
 }
 
 # sip_overlay N: N node directories, then nodes 0 .. N-1 with a SIP
