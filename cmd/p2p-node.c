@@ -27,7 +27,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: p2p-node run --dir NODEDIR [--listen ADDR:PORT] [--bootstrap HOST:PORT]...\n"
-"                    [--socket PATH] [--daemon] [--pid-file FILE]\n"
+"                    [--socket PATH] [--sip [ADDR:]PORT] [--daemon] [--pid-file FILE]\n"
 "                    [--log-level error|warn|info|debug] [--syslog]\n"
 "                    [--update-interval S] [--ping-interval S]\n"
 "       p2p-node status|peers|stop [--json] [--socket PATH | --dir NODEDIR]\n"
@@ -81,6 +81,7 @@ cmd_run(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "sip", required_argument, NULL, 'I' },
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'L' },
@@ -110,6 +111,7 @@ cmd_run(int argc, char **argv)
 		case 'l': o.listen = optarg; break;
 		case 'b': boot[o.nbootstrap++] = optarg; break;
 		case 's': o.socket = optarg; break;
+		case 'I': o.sip = optarg; break;
 		case 'D': daemonize = 1; break;
 		case 'p': pidfile = optarg; break;
 		case 'S': o.use_syslog = 1; break;

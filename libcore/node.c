@@ -242,6 +242,8 @@ on_tick(uv_timer_t *t)
 	if (!n->stopping) {
 		topo_tick(n, now);
 		store_tick(n, now);
+		sipreg_tick(n, now);
+		sip_tick(n, now);
 		crl_tick(n, now);
 		link_keepalive(n, now);
 	}
@@ -294,6 +296,7 @@ node_stop(p2p_node *n, const char *why)
 		return;
 	n->stopping = 1;
 	node_log(n, NLOG_INFO, "stopping (%s)", why);
+	sip_stop(n);
 	/* Leave gracefully: tell the neighbors, give the Leaves a moment to
 	 * go out and be answered, then close everything. */
 	wait_ms = topo_leave(n) > 0 ? 500 : 0;
@@ -303,7 +306,9 @@ node_stop(p2p_node *n, const char *why)
 static void
 node_free(p2p_node *n)
 {
+	sip_free(n);
 	p2p_txn_table_free(&n->txns);
+	sipreg_free(n);
 	store_free(n);
 	p2p_identity_free(&n->ident);
 	p2p_trust_free(n->trust);
@@ -377,6 +382,8 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	if (link_listen(n, err, errlen) != 0)
 		goto out;
 	if (ctl_start(n, err, errlen) != 0)
+		goto out;
+	if (sip_start(n, err, errlen) != 0)
 		goto out;
 	uv_timer_init(n->loop, &n->tick);
 	n->tick.data = n;

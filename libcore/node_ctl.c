@@ -396,5 +396,7 @@ ctl_start(p2p_node *n, char *err, size_t errlen)
 	p2p_ctl_register(n->ctl, "stop", m_stop, n);
 	store_ctl_register(n);
 	diag_ctl_register(n);
+	sipreg_ctl_register(n);
+	sip_ctl_register(n);
 	return 0;
 }

@@ -151,6 +151,10 @@ int link_listen(p2p_node *n, char *err, size_t errlen);
 p2p_link *link_connect(p2p_node *n, const char *ip, int port,
     const p2p_id *expect, int bootstrap);
 p2p_link *link_by_peer(p2p_node *n, const p2p_id *id);
+/* A TLS context with this node's certificate and the overlay's roots,
+ * whose peers are judged by cb (other connections than overlay links). */
+p2p_tls_ctx *link_ctx_new(p2p_node *n, enum p2p_tls_role role,
+    p2p_tls_verify_cb cb, void *arg, char *err, size_t errlen);
 int link_send(p2p_link *l, const uint8_t *msg, size_t len);
 void link_close(p2p_link *l, const char *why);
 void link_close_all(p2p_node *n);

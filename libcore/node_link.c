@@ -71,8 +71,9 @@ link_verify(p2p_tls_conn *c, X509 *peer, void *arg, char *why, size_t whylen)
 	return 0;
 }
 
-static p2p_tls_ctx *
-make_ctx(p2p_node *n, enum p2p_tls_role role, char *err, size_t errlen)
+p2p_tls_ctx *
+link_ctx_new(p2p_node *n, enum p2p_tls_role role, p2p_tls_verify_cb cb,
+    void *arg, char *err, size_t errlen)
 {
 	p2p_tls_ctx_opts o;
 	p2p_tls_ctx *ctx;
@@ -100,8 +101,14 @@ make_ctx(p2p_node *n, enum p2p_tls_role role, char *err, size_t errlen)
 	for (size_t i = 0; i < nroots; i++)
 		X509_free(roots[i]);
 	if (ctx != NULL)
-		p2p_tls_ctx_set_verify(ctx, link_verify, n);
+		p2p_tls_ctx_set_verify(ctx, cb, arg);
 	return ctx;
+}
+
+static p2p_tls_ctx *
+make_ctx(p2p_node *n, enum p2p_tls_role role, char *err, size_t errlen)
+{
+	return link_ctx_new(n, role, link_verify, n, err, errlen);
 }
 
 static p2p_link *
