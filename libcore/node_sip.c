@@ -58,6 +58,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <openssl/rand.h>
 
 #include "sip.h"
@@ -74,7 +78,7 @@
 #define SIP_DEFAULT_EXPIRES	3600
 #define SIP_MIN_EXPIRES		30
 #define SIP_MAX_EXPIRES		7200
-#define SIP_MAX_TXNS		4096
+#define SIP_MAX_TXNS		16384
 #define SIP_MAX_BINDINGS	1024
 #define SIP_MAX_UAS		4096
 #define SIP_MAX_TCP		256
@@ -863,6 +867,7 @@ on_app_attach_ans(p2p_node *n, void *user, enum p2p_txn_status st,
 	p2p_err e = { 0 };
 	char ip[64], why[160];
 	p2p_id peer;
+	uint16_t port;
 
 	if (f == NULL || (a = app_by_id(f, id)) == NULL || a->conn != NULL)
 		return;
@@ -897,12 +902,14 @@ on_app_attach_ans(p2p_node *n, void *user, enum p2p_txn_status st,
 		    e.what ? e.what : "no TLS-TCP-FH-NO-ICE candidate");
 		goto fail;
 	}
+	port = use->addr.port;	/* the arena goes now */
 	free(mem);
 	mem = NULL;
-	if (p2p_tls_connect(n->loop, f->app_srv, ip, use->addr.port,
-	    &app_cbs, a, &a->conn) != 0) {
+	/* The AppAttach sender is the TLS server (see the top). */
+	if (p2p_tls_connect(n->loop, f->app_srv, ip, port, &app_cbs, a,
+	    &a->conn) != 0) {
 		snprintf(why, sizeof(why), "cannot connect to %s:%u", ip,
-		    use->addr.port);
+		    port);
 		goto fail;
 	}
 	return;
@@ -1340,6 +1347,34 @@ on_lookup(p2p_node *n, void *user, enum sipreg_status st,
 	set_target(f, t, &to);
 }
 
+static void
+reply_options(sip_front *f, sip_txn *t)
+{
+	osip_message_t *r;
+	char tag[17], *s;
+	size_t len;
+
+	rand_hex(tag, 8);
+	if ((r = p2p_sip_response(t->orig, 200, NULL, tag)) == NULL)
+		return;
+	osip_message_set_header(r, "Allow",
+	    "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, REGISTER");
+	if (t->from.kind == SRC_CTL) {
+		ctl_answer(f, t->from.ctl, r);
+	} else if (p2p_sip_to_str(r, &s, &len) == 0) {
+		send_raw(f, &t->from, s, len);
+		free(t->last);
+		if ((t->last = malloc(len)) != NULL) {
+			memcpy(t->last, s, len);
+			t->lastlen = len;
+		}
+		osip_free(s);
+	}
+	osip_message_free(r);
+	t->final = 1;
+	t->expire_ms = now_ms(f) + SIP_KEEP_MS;
+}
+
 /* Remove the Routes that name this node (our Record-Route, or a
  * preloaded route to our front); the first other Route, or NULL. */
 static osip_route_t *
@@ -1385,7 +1420,7 @@ proxy_route(sip_front *f, sip_txn *t)
 		sip_src to;
 
 		p = p2p_sip_uri_param(r->url, "p2pnode");
-		if (p == NULL || p2p_id_from_hex(&node, p) != 0) {
+		if (p == NULL || !p2p_id_from_hex(&node, p)) {
 			reply(f, &t->from, m, 403, "Route outside the overlay",
 			    t);
 			return;
@@ -1431,6 +1466,15 @@ proxy_route(sip_front *f, sip_txn *t)
 	}
 	if ((local = ua_find(f, m->req_uri)) != NULL) {
 		set_target(f, t, local);
+		return;
+	}
+	if (m->req_uri->username == NULL) {
+		/* Addressed to the front itself (RFC 3261 s11). */
+		if (p2p_sip_is(m, "OPTIONS")) {
+			reply_options(f, t);
+			return;
+		}
+		reply(f, &t->from, m, 404, "No user in the Request-URI", t);
 		return;
 	}
 	if (uri_aor(m->req_uri, aor, sizeof(aor)) != 0) {
@@ -1594,7 +1638,9 @@ register_ok(sip_front *f, sip_txn *t)
 	}
 	if (gruu[0] != '\0')
 		osip_message_set_header(r, "Require", "gruu");
-	if (p2p_sip_to_str(r, &s, &len) == 0) {
+	if (t->from.kind == SRC_CTL) {
+		ctl_answer(f, t->from.ctl, r);
+	} else if (p2p_sip_to_str(r, &s, &len) == 0) {
 		send_raw(f, &t->from, s, len);
 		free(t->last);
 		if ((t->last = malloc(len)) != NULL) {
@@ -1809,7 +1855,7 @@ on_ack_cancel(sip_front *f, const sip_src *src, osip_message_t *m)
 		if (r != NULL) {
 			p2p_id node;
 			const char *p = p2p_sip_uri_param(r->url, "p2pnode");
-			if (p != NULL && p2p_id_from_hex(&node, p) == 0) {
+			if (p != NULL && p2p_id_from_hex(&node, p)) {
 				tmp.to.kind = SRC_APP;
 				tmp.to.node = node;
 				tmp.has_to = 1;
@@ -1925,7 +1971,10 @@ on_timer(uv_timer_t *h)
 	for (t = f->txns; t != NULL; t = nx) {
 		nx = t->next;
 		if (t->final) {
-			if (now >= t->expire_ms)
+			/* Only UDP senders retransmit: answers to others
+			 * need not be kept (Timer J/K of RFC 3261). */
+			if (now >= t->expire_ms || (t->from.kind != SRC_UDP &&
+			    strcmp(t->method, "INVITE") != 0))
 				txn_free(f, t);
 			continue;
 		}
@@ -2309,12 +2358,55 @@ parse_addr(const char *spec, char *ip, size_t iplen, int *port)
 	return 0;
 }
 
+/* One port for UDP and TCP. With port 0 the kernel picks the TCP port;
+ * when that port is taken for UDP, try another. 0 or a libuv error. */
+static int
+bind_pair(sip_front *f, struct sockaddr_storage *sa, int port)
+{
+	socklen_t alen = sa->ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int one = 1, err = UV_EADDRINUSE;
+
+	for (int tries = 0; tries < 32; tries++) {
+		int tfd, ufd;
+		struct sockaddr_storage got = *sa;
+		socklen_t glen = alen;
+
+		tfd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ufd = socket(sa->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (tfd < 0 || ufd < 0) {
+			err = uv_translate_sys_error(errno);
+			if (tfd >= 0)
+				close(tfd);
+			if (ufd >= 0)
+				close(ufd);
+			return err;
+		}
+		(void)setsockopt(tfd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+		if (bind(tfd, (struct sockaddr *)sa, alen) == 0 &&
+		    getsockname(tfd, (struct sockaddr *)&got, &glen) == 0 &&
+		    bind(ufd, (struct sockaddr *)&got, glen) == 0 &&
+		    uv_tcp_open(&f->tcp, tfd) == 0 &&
+		    uv_udp_open(&f->udp, ufd) == 0) {
+			f->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+			return 0;
+		}
+		err = uv_translate_sys_error(errno);
+		close(tfd);
+		close(ufd);
+		if (port != 0)
+			break;
+	}
+	return err;
+}
+
 int
 sip_start(p2p_node *n, char *err, size_t errlen)
 {
 	sip_front *f;
 	struct sockaddr_storage sa;
-	int port, r, alen;
+	int port, r;
 	char ip[48];
 
 	if (n->opts.sip == NULL)
@@ -2343,13 +2435,7 @@ sip_start(p2p_node *n, char *err, size_t errlen)
 	uv_timer_init(n->loop, &f->timer);
 	f->udp.data = f->tcp.data = f->timer.data = f;
 	f->handles = 3;
-	r = uv_udp_bind(&f->udp, (const struct sockaddr *)&sa, 0);
-	if (r == 0) {
-		alen = sizeof(sa);
-		uv_udp_getsockname(&f->udp, (struct sockaddr *)&sa, &alen);
-		f->port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-		r = uv_tcp_bind(&f->tcp, (const struct sockaddr *)&sa, 0);
-	}
+	r = bind_pair(f, &sa, port);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&f->tcp, 64, on_tcp_conn);
 	if (r != 0) {
