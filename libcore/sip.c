@@ -4,6 +4,7 @@
 #include "sip.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,28 @@
 
 static int sip_inited;
 
+static void
+osip_quiet(const char *file, int line, osip_trace_level_t level,
+    const char *fmt, va_list ap)
+{
+	(void)file;
+	(void)line;
+	(void)level;
+	(void)fmt;
+	(void)ap;
+}
+
 void
 p2p_sip_init(void)
 {
 	if (sip_inited)
 		return;
 	parser_init();
+	/* libosip2 writes its own complaints about bad input to stderr;
+	 * the callers count and drop such messages instead. */
+	osip_trace_initialize_func(TRACE_LEVEL0, osip_quiet);
+	for (int l = TRACE_LEVEL0; l < END_TRACE_LEVEL; l++)
+		osip_trace_disable_level((osip_trace_level_t)l);
 	sip_inited = 1;
 }
 

@@ -31,7 +31,8 @@
 /* The largest SIP message accepted on any transport. */
 #define P2P_SIP_MAX_MSG 65535
 
-/* Call once before any other function (libosip2's parser tables). */
+/* Call once before any other function (libosip2's parser tables; its
+ * own traces to stderr are turned off). */
 void p2p_sip_init(void);
 
 /* Parse buf; NULL with a reason in err when it is not a usable SIP

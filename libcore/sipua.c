@@ -35,6 +35,7 @@
 #include <openssl/rand.h>
 #include <osipparser2/osip_parser.h>
 
+#include "sip.h"
 #include "sipua.h"
 
 #define T1		P2P_UA_T1
@@ -160,32 +161,10 @@ static void check_idle(p2p_ua *);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void
-osip_quiet(const char *file, int line, osip_trace_level_t level,
-    const char *fmt, va_list ap)
-{
-	(void)file;
-	(void)line;
-	(void)level;
-	(void)fmt;
-	(void)ap;
-}
-
 void
 p2p_ua_global_init(void)
 {
-	static int done;
-	int l;
-
-	if (done)
-		return;
-	parser_init();
-	/* libosip2 writes its own complaints about bad input to stderr;
-	 * we count and drop such datagrams instead. */
-	osip_trace_initialize_func(TRACE_LEVEL0, osip_quiet);
-	for (l = TRACE_LEVEL0; l < END_TRACE_LEVEL; l++)
-		osip_trace_disable_level((osip_trace_level_t)l);
-	done = 1;
+	p2p_sip_init();
 }
 
 static void
