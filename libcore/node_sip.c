@@ -784,6 +784,8 @@ on_app_accept(p2p_tls_listener *l, p2p_tls_conn *c, void *arg)
 	a->conn = c;
 	a->id = ++f->next_id;
 	a->last_ms = now_ms(f);
+	/* The handshake has the AppAttach time too (see sip_tick). */
+	a->until_ms = a->last_ms + SIP_ATTACH_MS;
 	a->next = f->apps;
 	f->apps = a;
 	p2p_tls_conn_set_cbs(c, &app_cbs, a);
