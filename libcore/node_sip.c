@@ -427,6 +427,31 @@ send_raw(sip_front *f, const sip_src *to, const char *buf, size_t len)
 	}
 }
 
+/* Send an answer of our own to t's sender, remember it for resends of
+ * the request, and mark t finished when it is final. */
+static void
+answer_up(sip_front *f, sip_txn *t, osip_message_t *r)
+{
+	char *s;
+	size_t len;
+
+	if (t->from.kind == SRC_CTL) {
+		ctl_answer(f, t->from.ctl, r);
+	} else if (p2p_sip_to_str(r, &s, &len) == 0) {
+		send_raw(f, &t->from, s, len);
+		free(t->last);
+		if ((t->last = malloc(len)) != NULL) {
+			memcpy(t->last, s, len);
+			t->lastlen = len;
+		}
+		osip_free(s);
+	}
+	if (r->status_code >= 200) {
+		t->final = 1;
+		t->expire_ms = now_ms(f) + SIP_KEEP_MS;
+	}
+}
+
 /* Answer a request we hold with code (and remember it for resends). */
 static void
 reply(sip_front *f, const sip_src *to, osip_message_t *req, int code,
@@ -443,25 +468,15 @@ reply(sip_front *f, const sip_src *to, osip_message_t *req, int code,
 	r = p2p_sip_response(req, code, reason, tag);
 	if (r == NULL)
 		return;
-	if (to->kind == SRC_CTL) {
+	if (t != NULL) {
+		answer_up(f, t, r);
+	} else if (to->kind == SRC_CTL) {
 		ctl_answer(f, to->ctl, r);
 	} else if (p2p_sip_to_str(r, &s, &len) == 0) {
 		send_raw(f, to, s, len);
-		if (t != NULL) {
-			free(t->last);
-			t->last = malloc(len);
-			if (t->last != NULL) {
-				memcpy(t->last, s, len);
-				t->lastlen = len;
-			}
-		}
 		osip_free(s);
 	}
 	osip_message_free(r);
-	if (t != NULL && code >= 200) {
-		t->final = 1;
-		t->expire_ms = now_ms(f) + SIP_KEEP_MS;
-	}
 }
 
 /* ---- UDP and TCP front ----------------------------------------------- */
@@ -1353,28 +1368,15 @@ static void
 reply_options(sip_front *f, sip_txn *t)
 {
 	osip_message_t *r;
-	char tag[17], *s;
-	size_t len;
+	char tag[17];
 
 	rand_hex(tag, 8);
 	if ((r = p2p_sip_response(t->orig, 200, NULL, tag)) == NULL)
 		return;
 	osip_message_set_header(r, "Allow",
 	    "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, REGISTER");
-	if (t->from.kind == SRC_CTL) {
-		ctl_answer(f, t->from.ctl, r);
-	} else if (p2p_sip_to_str(r, &s, &len) == 0) {
-		send_raw(f, &t->from, s, len);
-		free(t->last);
-		if ((t->last = malloc(len)) != NULL) {
-			memcpy(t->last, s, len);
-			t->lastlen = len;
-		}
-		osip_free(s);
-	}
+	answer_up(f, t, r);
 	osip_message_free(r);
-	t->final = 1;
-	t->expire_ms = now_ms(f) + SIP_KEEP_MS;
 }
 
 /* Remove the Routes that name this node (our Record-Route, or a
@@ -1605,8 +1607,6 @@ register_ok(sip_front *f, sip_txn *t)
 	uint64_t now = now_ms(f);
 	osip_header_t *sup = NULL;
 	int want_gruu = 0;
-	char *s;
-	size_t len;
 
 	if (uri_aor(t->orig->to->url, aor, sizeof(aor)) != 0)
 		aor[0] = '\0';
@@ -1640,20 +1640,8 @@ register_ok(sip_front *f, sip_txn *t)
 	}
 	if (gruu[0] != '\0')
 		osip_message_set_header(r, "Require", "gruu");
-	if (t->from.kind == SRC_CTL) {
-		ctl_answer(f, t->from.ctl, r);
-	} else if (p2p_sip_to_str(r, &s, &len) == 0) {
-		send_raw(f, &t->from, s, len);
-		free(t->last);
-		if ((t->last = malloc(len)) != NULL) {
-			memcpy(t->last, s, len);
-			t->lastlen = len;
-		}
-		osip_free(s);
-	}
+	answer_up(f, t, r);
 	osip_message_free(r);
-	t->final = 1;
-	t->expire_ms = now + SIP_KEEP_MS;
 }
 
 static void
