@@ -20,7 +20,7 @@ SAN      ?=
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 65536
 
-PKGS     := libuv openssl jansson libxml-2.0 libcurl
+PKGS     := libuv openssl jansson libxml-2.0 libcurl nice
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
