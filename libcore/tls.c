@@ -15,6 +15,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "tls.h"
+#include "tls_int.h"
 
 #define DEF_HANDSHAKE_MS	10000
 #define DEF_MAX_QUEUED		(4u << 20)
@@ -23,16 +24,6 @@
 #define READ_CHUNK		16384
 #define WRITE_CHUNK		(1 << 20)
 
-struct p2p_tls_ctx {
-	SSL_CTX *ssl;
-	enum p2p_tls_role role;
-	enum p2p_tls_peer peer;
-	p2p_tls_limits lim;
-	p2p_tls_verify_cb verify;
-	void *verify_arg;
-	char *keylog;
-	int refs;
-};
 
 struct p2p_tls_listener {
 	uv_tcp_t tcp;
@@ -108,8 +99,8 @@ p2p_tls_set_log(p2p_tls_log_fn fn, void *arg)
 	log_arg = arg;
 }
 
-static void
-tls_log(int level, const char *fmt, ...)
+void
+tlsi_log(int level, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -125,9 +116,8 @@ tls_log(int level, const char *fmt, ...)
 		fprintf(stderr, "tls: %s\n", msg);
 }
 
-/* The newest OpenSSL error as text, the queue cleared. */
-static const char *
-ssl_errstr(char *buf, size_t len)
+const char *
+tlsi_errstr(char *buf, size_t len)
 {
 	unsigned long e, last = 0;
 
@@ -158,7 +148,7 @@ keylog_cb(const SSL *ssl, const char *line)
 		return;
 	n = strlen(line);
 	if (write(fd, line, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
-		tls_log(1, "cannot write key log %s", ctx->keylog);
+		tlsi_log(1, "cannot write key log %s", ctx->keylog);
 	close(fd);
 }
 
@@ -256,26 +246,37 @@ p2p_tls_ctx_new(const p2p_tls_ctx_opts *o, char *err, size_t errlen)
 	ctx->peer = o->peer;
 	ctx_limits(&ctx->lim, &o->limits);
 	ERR_clear_error();
-	ctx->ssl = SSL_CTX_new(o->role == P2P_TLS_SERVER ?
-	    TLS_server_method() : TLS_client_method());
+	ctx->datagram = o->datagram;
+	if (o->datagram)
+		ctx->ssl = SSL_CTX_new(o->role == P2P_TLS_SERVER ?
+		    DTLS_server_method() : DTLS_client_method());
+	else
+		ctx->ssl = SSL_CTX_new(o->role == P2P_TLS_SERVER ?
+		    TLS_server_method() : TLS_client_method());
 	if (ctx->ssl == NULL) {
 		snprintf(err, errlen, "SSL_CTX_new: %s",
-		    ssl_errstr(es, sizeof(es)));
+		    tlsi_errstr(es, sizeof(es)));
 		free(ctx);
 		return NULL;
 	}
 	SSL_CTX_set_app_data(ctx->ssl, ctx);
-	SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(ctx->ssl, o->datagram ?
+	    DTLS1_2_VERSION : TLS1_2_VERSION);
+	if (o->datagram && tlsi_dtls_ctx_setup(ctx) != 0) {
+		snprintf(err, errlen, "DTLS cookie setup: %s",
+		    tlsi_errstr(es, sizeof(es)));
+		goto fail;
+	}
 	SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION);
 	if (ctx_load_identity(ctx, o) != 0) {
 		snprintf(err, errlen, "loading certificate or key: %s",
-		    ssl_errstr(es, sizeof(es)));
+		    tlsi_errstr(es, sizeof(es)));
 		goto fail;
 	}
 	if (ctx_load_roots(ctx, o) != 0) {
 		snprintf(err, errlen, "loading trust roots: %s",
-		    ssl_errstr(es, sizeof(es)));
+		    tlsi_errstr(es, sizeof(es)));
 		goto fail;
 	}
 	ctx_set_peer_mode(ctx);
@@ -285,13 +286,19 @@ p2p_tls_ctx_new(const p2p_tls_ctx_opts *o, char *err, size_t errlen)
 			goto fail;
 		}
 		SSL_CTX_set_keylog_callback(ctx->ssl, keylog_cb);
-		tls_log(1, "logging TLS secrets to %s (SSLKEYLOGFILE)", kl);
+		tlsi_log(1, "logging TLS secrets to %s (SSLKEYLOGFILE)", kl);
 	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx->ssl);
 	free(ctx);
 	return NULL;
+}
+
+int
+tlsi_peer_missing(const p2p_tls_ctx *ctx, const X509 *peer)
+{
+	return peer == NULL && ctx->peer != P2P_TLS_PEER_NONE;
 }
 
 void
@@ -307,8 +314,8 @@ p2p_tls_ctx_ssl(p2p_tls_ctx *ctx)
 	return ctx->ssl;
 }
 
-static p2p_tls_ctx *
-ctx_ref(p2p_tls_ctx *ctx)
+p2p_tls_ctx *
+tlsi_ctx_ref(p2p_tls_ctx *ctx)
 {
 	ctx->refs++;
 	return ctx;
@@ -472,7 +479,7 @@ conn_fail(p2p_tls_conn *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (!c->closing)
-		tls_log(1, "%s: %s", c->peer, msg);
+		tlsi_log(1, "%s: %s", c->peer, msg);
 	p2p_tls_close_reason(c, msg);
 }
 
@@ -541,7 +548,7 @@ conn_ssl_write(p2p_tls_conn *c, const uint8_t *p, size_t len)
 		if (r <= 0) {
 			c->ssl_dead = 1;
 			conn_fail(c, "TLS write failed: %s",
-			    ssl_errstr(es, sizeof(es)));
+			    tlsi_errstr(es, sizeof(es)));
 			return -1;
 		}
 		p += r;
@@ -586,7 +593,7 @@ conn_verify_peer(p2p_tls_conn *c)
 	X509 *peer = SSL_get0_peer_certificate(c->ssl);
 	char why[128] = "";
 
-	if (peer == NULL && c->ctx->peer != P2P_TLS_PEER_NONE) {
+	if (tlsi_peer_missing(c->ctx, peer)) {
 		conn_fail(c, "peer sent no certificate");
 		return -1;
 	}
@@ -609,7 +616,7 @@ conn_handshake_done(p2p_tls_conn *c)
 
 	uv_timer_stop(&c->timer);
 	c->state = ST_OPEN;
-	tls_log(3, "%s: %s established with %s", c->peer,
+	tlsi_log(3, "%s: %s established with %s", c->peer,
 	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 	if (conn_verify_peer(c) != 0)
 		return;
@@ -639,7 +646,7 @@ conn_tls_error(p2p_tls_conn *c, int r, const char *what)
 		return;
 	}
 	c->ssl_dead = 1;
-	ssl_errstr(es, sizeof(es));
+	tlsi_errstr(es, sizeof(es));
 	vr = SSL_get_verify_result(c->ssl);
 	conn_flush(c);	/* the alert, if any */
 	if (vr != X509_V_OK)
@@ -778,7 +785,7 @@ conn_new(uv_loop_t *loop, p2p_tls_ctx *ctx)
 		SSL_set_connect_state(c->ssl);
 	else
 		SSL_set_accept_state(c->ssl);
-	c->ctx = ctx_ref(ctx);
+	c->ctx = tlsi_ctx_ref(ctx);
 	uv_tcp_init(loop, &c->tcp);
 	uv_timer_init(loop, &c->timer);
 	c->tcp.data = c;
@@ -875,7 +882,7 @@ lis_refuse(p2p_tls_listener *l)
 		return;
 	uv_tcp_init(l->loop, t);
 	if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)t) == 0)
-		tls_log(1, "listener full (%u connections): refusing one",
+		tlsi_log(1, "listener full (%u connections): refusing one",
 		    l->nconns);
 	uv_close((uv_handle_t *)t, refuse_closed);
 }
@@ -889,7 +896,7 @@ lis_connection_cb(uv_stream_t *s, int status)
 	p2p_tls_conn *c;
 
 	if (status < 0) {
-		tls_log(1, "accept failed: %s", uv_strerror(status));
+		tlsi_log(1, "accept failed: %s", uv_strerror(status));
 		return;
 	}
 	if (l->closing)
@@ -946,7 +953,7 @@ p2p_tls_listen(uv_loop_t *loop, p2p_tls_ctx *ctx, const char *ip,
 		uv_close((uv_handle_t *)&l->tcp, refuse_closed);
 		return rc;
 	}
-	l->ctx = ctx_ref(ctx);
+	l->ctx = tlsi_ctx_ref(ctx);
 	*out = l;
 	return 0;
 }

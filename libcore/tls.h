@@ -74,6 +74,8 @@ typedef struct p2p_tls_ctx_opts {
 	size_t nroots;
 	enum p2p_tls_peer peer;
 	p2p_tls_limits limits;
+	/* DTLS 1.2 instead of TLS: the context is for dtls.h. */
+	int datagram;
 } p2p_tls_ctx_opts;
 
 /*
