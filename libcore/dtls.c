@@ -610,7 +610,7 @@ p2p_dtls_send(p2p_dtls *d, const void *rec, size_t len)
 	int r;
 
 	if (d == NULL || d->closing || d->state != ST_OPEN || len == 0 ||
-	    len > p2p_dtls_mtu(d) || d->path == NULL)
+	    len > P2P_DTLS_MAX_RECORD || d->path == NULL)
 		return -1;
 	ERR_clear_error();
 	r = SSL_write(d->ssl, rec, (int)len);

@@ -14,7 +14,9 @@
  *   - Everything sent goes out one record per datagram. Handshake
  *     messages are fragmented to the path's MTU (p2p_dgram.mtu).
  *   - p2p_dtls_send writes one application record; p2p_dtls_mtu says the
- *     largest plaintext a record may carry on this path. Records may be
+ *     largest plaintext a record may carry on this path without IP
+ *     fragmentation. A larger record (up to P2P_DTLS_MAX_RECORD) still
+ *     goes out as one datagram, which IP fragments. Records may be
  *     lost, duplicated or reordered: reliability belongs to the caller
  *     (RFC 6940 s6.6.3, rlink.h). on_recv gets each record whole.
  *
@@ -58,6 +60,8 @@ typedef struct p2p_dtls_hello p2p_dtls_hello;
  * suites we allow (explicit nonce 8 + tag 16); a bound for planning
  * before the handshake, p2p_dtls_mtu is exact once open. */
 #define P2P_DTLS_OVERHEAD	37
+/* The largest record plaintext (RFC 6347 s4.1 / RFC 5246 s6.2.1). */
+#define P2P_DTLS_MAX_RECORD	16384
 
 /*
  * Called once the handshake is done, before on_open, with the peer's
@@ -115,8 +119,9 @@ p2p_dtls *p2p_dtls_accept(uv_loop_t *loop, p2p_dtls_hello *hello,
 void p2p_dtls_hello_free(p2p_dtls_hello *hello);
 
 /*
- * Send one record of len bytes (1 <= len <= p2p_dtls_mtu). 0, or -1 if
- * the connection is not open, the record is too large, or the path
+ * Send one record of len bytes (1 <= len <= P2P_DTLS_MAX_RECORD; more
+ * than p2p_dtls_mtu makes a datagram larger than the path's MTU). 0, or
+ * -1 if the connection is not open, the record is too large, or the path
  * refused the datagram (a lost datagram is not an error).
  */
 int p2p_dtls_send(p2p_dtls *d, const void *rec, size_t len);
