@@ -116,6 +116,21 @@ p2p_frame_history_add(p2p_frame_history *h, uint32_t seq)
 		h->n++;
 }
 
+void
+p2p_frame_ack_for(p2p_frame_history *h, uint32_t seq,
+    uint8_t out[P2P_FRAME_ACK_LEN])
+{
+	uint32_t mask;
+
+	p2p_frame_history_add(h, seq);
+	mask = p2p_frame_received_mask(h, seq);
+	out[0] = P2P_FRAME_ACK;
+	for (int i = 0; i < 4; i++) {
+		out[1 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		out[5 + i] = (uint8_t)(mask >> (24 - 8 * i));
+	}
+}
+
 uint32_t
 p2p_frame_received_mask(const p2p_frame_history *h, uint32_t ack_seq)
 {

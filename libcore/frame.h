@@ -94,6 +94,10 @@ void p2p_frame_history_add(p2p_frame_history *h, uint32_t seq);
  */
 uint32_t p2p_frame_received_mask(const p2p_frame_history *h,
     uint32_t ack_seq);
+/* Remember data frame seq in h and write its ACK (with the received
+ * mask) into out. */
+void p2p_frame_ack_for(p2p_frame_history *h, uint32_t seq,
+    uint8_t out[P2P_FRAME_ACK_LEN]);
 /* Does an ACK of ack_seq with this mask say seq was received? */
 int p2p_frame_mask_has(uint32_t ack_seq, uint32_t mask, uint32_t seq);
 

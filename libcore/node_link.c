@@ -293,13 +293,9 @@ static void
 send_ack(p2p_link *l, uint32_t seq)
 {
 	uint8_t ack[P2P_FRAME_ACK_LEN];
-	p2p_wbuf w;
 
-	p2p_frame_history_add(&l->hist, seq);
-	p2p_w_init_fixed(&w, ack, sizeof(ack));
-	if (p2p_frame_ack_encode(&w, seq,
-	    p2p_frame_received_mask(&l->hist, seq)) == 0)
-		(void)p2p_tls_write(l->conn, ack, w.len);
+	p2p_frame_ack_for(&l->hist, seq, ack);
+	(void)p2p_tls_write(l->conn, ack, sizeof(ack));
 }
 
 static void

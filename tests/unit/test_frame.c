@@ -289,6 +289,27 @@ test_received_mask(void **state)
 	assert_int_equal(p2p_frame_received_mask(&h, 0), 0x3);
 }
 
+/* An ACK built from the history decodes to the same numbers. */
+static void
+test_ack_for(void **state)
+{
+	p2p_frame_history h;
+	uint8_t ack[P2P_FRAME_ACK_LEN];
+	p2p_frame f;
+	p2p_err e = { 0 };
+	p2p_bytes in = { ack, sizeof(ack) };
+
+	(void)state;
+	p2p_frame_history_init(&h);
+	p2p_frame_ack_for(&h, 0x01020304u, ack);
+	p2p_frame_ack_for(&h, 0x01020306u, ack);
+	assert_int_equal(h.n, 2);
+	assert_int_equal(p2p_frame_decode(in, 0, &f, &e), 0);
+	assert_int_equal(f.type, P2P_FRAME_ACK);
+	assert_int_equal(f.seq, 0x01020306u);
+	assert_int_equal(f.received, 0x2);	/* N-2 */
+}
+
 int
 main(void)
 {
@@ -298,6 +319,7 @@ main(void)
 		cmocka_unit_test(test_oversize_rejected_early),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_received_mask),
+		cmocka_unit_test(test_ack_for),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,7 @@
 
 /* ---- throwaway PKI, made in memory ---- */
 
-static EVP_PKEY *
+static inline EVP_PKEY *
 make_key(void)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
@@ -22,7 +22,7 @@ make_key(void)
 	return k;
 }
 
-static void
+static inline void
 add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
 	X509V3_CTX v3;
@@ -36,7 +36,7 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 }
 
 /* A certificate for key named cn, signed by issuer (self-signed if NULL). */
-static X509 *
+static inline X509 *
 make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
     int ca)
 {
@@ -71,7 +71,7 @@ static struct pki {
 	X509 *ca, *srv, *cli, *rca, *rogue;
 } pki;
 
-static int
+static inline int
 pki_setup(void **state)
 {
 	(void)state;
@@ -89,7 +89,7 @@ pki_setup(void **state)
 	return 0;
 }
 
-static int
+static inline int
 pki_teardown(void **state)
 {
 	(void)state;
@@ -107,7 +107,7 @@ pki_teardown(void **state)
 }
 
 /* A (D)TLS context trusting the test root. */
-static p2p_tls_ctx *
+static inline p2p_tls_ctx *
 pki_ctx(enum p2p_tls_role role, X509 *cert, EVP_PKEY *key,
     enum p2p_tls_peer peer, const p2p_tls_limits *lim, int datagram)
 {
@@ -136,14 +136,14 @@ pki_ctx(enum p2p_tls_role role, X509 *cert, EVP_PKEY *key,
 
 static int watchdog_fired;
 
-static void
+static inline void
 watchdog_cb(uv_timer_t *t)
 {
 	watchdog_fired = 1;
 	uv_stop(t->loop);
 }
 
-static void
+static inline void
 walk_close(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -152,7 +152,7 @@ walk_close(uv_handle_t *h, void *arg)
 }
 
 /* Run until every handle is gone; fail if it takes more than 10 s. */
-static void
+static inline void
 run_loop(uv_loop_t *loop)
 {
 	uv_timer_t wd;
