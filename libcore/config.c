@@ -136,6 +136,17 @@ free_kind(p2p_kind_def *k)
 	free(k->label);
 }
 
+static void
+free_ice_servers(p2p_ice_server_cfg *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].address);
+		free(v[i].username);
+		free(v[i].password);
+	}
+	free(v);
+}
+
 void
 p2p_config_free(p2p_config *c)
 {
@@ -163,6 +174,10 @@ p2p_config_free(p2p_config *c)
 		free(c->diag[i].nodes);
 	free(c->diag);
 	free(c->crl_url);
+	free_ice_servers(c->stun_servers, c->nstun_servers);
+	free_ice_servers(c->turn_servers, c->nturn_servers);
+	free(c->turn_username);
+	free(c->turn_password);
 	/* Keep the error text: err->what may point at it. */
 	{
 		char keep[sizeof(c->error)];
@@ -274,6 +289,31 @@ p2p_config_add_bootstrap(p2p_config *c, const char *address, uint16_t port)
 	}
 	slot->address = d;
 	slot->port = port;
+	return 0;
+}
+
+int
+p2p_config_add_ice_server(p2p_config *c, int turn, const char *address,
+    uint16_t port, const char *user, const char *pass)
+{
+	p2p_ice_server_cfg **list = turn ? &c->turn_servers : &c->stun_servers;
+	size_t *n = turn ? &c->nturn_servers : &c->nstun_servers;
+	p2p_ice_server_cfg v, *slot;
+
+	if (*n >= P2P_CONFIG_MAX_ICE_SERVERS || (user == NULL) != (pass == NULL))
+		return -1;
+	memset(&v, 0, sizeof(v));
+	v.port = port;
+	if ((v.address = strdup(address)) == NULL ||
+	    (user != NULL && ((v.username = strdup(user)) == NULL ||
+	    (v.password = strdup(pass)) == NULL)) ||
+	    (slot = grow(list, n, sizeof(*slot))) == NULL) {
+		free(v.address);
+		free(v.username);
+		free(v.password);
+		return -1;
+	}
+	*slot = v;
 	return 0;
 }
 
@@ -543,6 +583,7 @@ enum {
 	S_UPD = 1u << 6, S_PING = 1u << 7, S_REACT = 1u << 8,
 	S_SECRET = 1u << 9, S_MAXMSG = 1u << 10, S_TTL = 1u << 11,
 	S_TIMER = 1u << 12, S_KINDS = 1u << 13, S_CRL = 1u << 14,
+	S_TURNCRED = 1u << 15,
 };
 
 static int
@@ -597,6 +638,76 @@ do_bootstrap(struct pctx *p, const xmlNode *n)
 	free(addr);
 	free(port);
 	return rc;
+}
+
+/* A TURN username or password: 1..127 printable ASCII characters. */
+static int
+credential_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n > 127)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+do_ice_server(struct pctx *p, const xmlNode *n, int turn)
+{
+	const char *what = turn ? "<turn-server>" : "<stun-server>";
+	char *addr = attr_of(n, "address"), *port = attr_of(n, "port");
+	char *user = turn ? attr_of(n, "username") : NULL;
+	char *pass = turn ? attr_of(n, "password") : NULL;
+	unsigned char tmp[16];
+	uint64_t v = P2P_STUN_PORT;
+	int rc = 0;
+
+	if (addr == NULL || (inet_pton(AF_INET, addr, tmp) != 1 &&
+	    inet_pton(AF_INET6, addr, tmp) != 1))
+		rc = perr(p, "%s needs an IPv4 or IPv6 address attribute",
+		    what);
+	else if (port != NULL && (parse_u64(port, 0, 65535, &v) != 0 ||
+	    v == 0))
+		rc = perr(p, "%s port must be 1..65535", what);
+	else if ((user != NULL || pass != NULL) && (!credential_ok(user) ||
+	    !credential_ok(pass)))
+		rc = perr(p, "%s needs both username and password, 1..127 "
+		    "printable characters each", what);
+	else if ((turn ? p->c->nturn_servers : p->c->nstun_servers) >=
+	    P2P_CONFIG_MAX_ICE_SERVERS)
+		rc = perr(p, "more than %d %s elements",
+		    P2P_CONFIG_MAX_ICE_SERVERS, what);
+	else if (p2p_config_add_ice_server(p->c, turn, addr, (uint16_t)v,
+	    user, pass) != 0)
+		rc = perr(p, "out of memory");
+	free(addr);
+	free(port);
+	free(user);
+	free(pass);
+	return rc;
+}
+
+static int
+do_turn_credentials(struct pctx *p, const xmlNode *n)
+{
+	char *user, *pass;
+
+	if (once(p, n, S_TURNCRED) != 0)
+		return -1;
+	user = attr_of(n, "username");
+	pass = attr_of(n, "password");
+	if (!credential_ok(user) || !credential_ok(pass)) {
+		free(user);
+		free(pass);
+		return perr(p, "<turn-credentials> needs username and "
+		    "password, 1..127 printable characters each");
+	}
+	p->c->turn_username = user;
+	p->c->turn_password = pass;
+	return 0;
 }
 
 static int
@@ -1292,6 +1403,12 @@ do_param(struct pctx *p, const xmlNode *n)
 			return perr(p, "<crl-url> must be an http(s) URL");
 		return 0;
 	}
+	if (is(n, P2P_NS_P2PSIP, "stun-server"))
+		return do_ice_server(p, n, 0);
+	if (is(n, P2P_NS_P2PSIP, "turn-server"))
+		return do_ice_server(p, n, 1);
+	if (is(n, P2P_NS_P2PSIP, "turn-credentials"))
+		return do_turn_credentials(p, n);
 	if (n->ns == NULL)
 		return perr(p, "element <%.60s> has no namespace",
 		    (const char *)n->name);
@@ -1541,6 +1658,38 @@ write_head(const p2p_config *c, p2p_wbuf *w)
 }
 
 static void
+write_ice_server(p2p_wbuf *w, const char *elem, const p2p_ice_server_cfg *v)
+{
+	putf(w, "    <p2psip:%s address=\"", elem);
+	put_esc(w, v->address);
+	putf(w, "\" port=\"%u\"", (unsigned)v->port);
+	if (v->username != NULL) {
+		put(w, " username=\"");
+		put_esc(w, v->username);
+		put(w, "\" password=\"");
+		put_esc(w, v->password);
+		put(w, "\"");
+	}
+	put(w, "/>\n");
+}
+
+static void
+write_ice_servers(const p2p_config *c, p2p_wbuf *w)
+{
+	for (size_t i = 0; i < c->nstun_servers; i++)
+		write_ice_server(w, "stun-server", &c->stun_servers[i]);
+	for (size_t i = 0; i < c->nturn_servers; i++)
+		write_ice_server(w, "turn-server", &c->turn_servers[i]);
+	if (c->turn_username != NULL) {
+		put(w, "    <p2psip:turn-credentials username=\"");
+		put_esc(w, c->turn_username);
+		put(w, "\" password=\"");
+		put_esc(w, c->turn_password);
+		put(w, "\"/>\n");
+	}
+}
+
+static void
 write_body(const p2p_config *c, p2p_wbuf *w)
 {
 	put_elem(w, 4, "topology-plugin", c->topology_plugin != NULL ?
@@ -1581,6 +1730,7 @@ write_body(const p2p_config *c, p2p_wbuf *w)
 		    c->mandatory_extensions[i]);
 	if (c->crl_url != NULL)
 		put_elem(w, 4, "p2psip:crl-url", c->crl_url);
+	write_ice_servers(c, w);
 	write_diag(c, w);
 }
 

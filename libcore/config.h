@@ -10,10 +10,25 @@
  * know are ignored; unknown elements in the base and chord namespaces and
  * a mandatory-extension that is not supported are errors.
  *
- * One p2psip-specific element lives in its own namespace,
- * P2P_NS_P2PSIP ("urn:x-p2psip:config"): <p2psip:crl-url>, the https URL
- * where the overlay's certificate authority publishes its CRL (DER).
- * Other implementations ignore it, as they ignore any foreign element.
+ * p2psip-specific elements live in their own namespace, P2P_NS_P2PSIP
+ * ("urn:x-p2psip:config"); other implementations ignore them, as they
+ * ignore any foreign element:
+ *   <p2psip:crl-url>  the https URL where the overlay's certificate
+ *       authority publishes its CRL (DER)
+ *   <p2psip:stun-server address="IP" port="3478"/>  a STUN server for
+ *       server-reflexive ICE candidates (repeatable, at most
+ *       P2P_CONFIG_MAX_ICE_SERVERS; libnice uses the first)
+ *   <p2psip:turn-server address="IP" port="3478" username="u"
+ *       password="p"/>  a TURN server for relayed candidates (repeatable,
+ *       at most P2P_CONFIG_MAX_ICE_SERVERS); without username and
+ *       password the turn-credentials apply
+ *   <p2psip:turn-credentials username="u" password="p"/>  the long-term
+ *       credentials (RFC 5389 s10.2) of the overlay's TURN servers: those
+ *       above without their own, and those peers advertise in the
+ *       TURN-SERVICE kind (RFC 6940 s9), which carries only an address
+ * RFC 6940 has turn-density and TURN-SERVICE but no element for a STUN
+ * server or for TURN credentials; an overlay whose peers all have public
+ * addresses needs none of these.
  *
  * Signatures. <signature> after </configuration> holds the base64 of a
  * SecurityBlock (certificates, then a Signature). RFC 6940 does not spell
@@ -105,6 +120,17 @@ typedef struct p2p_bootstrap {
 	uint16_t port;
 } p2p_bootstrap;
 
+/* A STUN or TURN server of the p2psip extension elements. */
+typedef struct p2p_ice_server_cfg {
+	char *address;		/* IPv4 or IPv6 literal */
+	uint16_t port;		/* 3478 when not given */
+	char *username;		/* TURN only; NULL: the turn-credentials */
+	char *password;
+} p2p_ice_server_cfg;
+
+#define P2P_CONFIG_MAX_ICE_SERVERS	4
+#define P2P_STUN_PORT			3478
+
 typedef struct p2p_blob {
 	uint8_t *p;
 	size_t len;
@@ -149,6 +175,12 @@ typedef struct p2p_config {
 	p2p_diag_access *diag;
 	size_t ndiag;
 	char *crl_url;
+	p2p_ice_server_cfg *stun_servers;
+	size_t nstun_servers;
+	p2p_ice_server_cfg *turn_servers;
+	size_t nturn_servers;
+	char *turn_username;	/* <p2psip:turn-credentials>, or NULL */
+	char *turn_password;
 	/* The message of the last failure (err->what points here). */
 	char error[192];
 } p2p_config;
@@ -193,6 +225,10 @@ int p2p_config_add_string(char ***list, size_t *n, const char *s);
 int p2p_config_add_id(p2p_id **list, size_t *n, const p2p_id *id);
 int p2p_config_add_bootstrap(p2p_config *c, const char *address,
     uint16_t port);
+/* A STUN server (user and pass NULL) or a TURN server (user and pass
+ * NULL for the overlay's turn-credentials). -1: too many, out of memory. */
+int p2p_config_add_ice_server(p2p_config *c, int turn, const char *address,
+    uint16_t port, const char *user, const char *pass);
 /* Add a kind: built-in ones take their registered model and policy. */
 int p2p_config_add_kind(p2p_config *c, const p2p_kind_def *k);
 /* Add a built-in kind with its registered model and policy. */

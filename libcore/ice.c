@@ -109,6 +109,7 @@ struct p2p_ice {
 	ice_ev *early[ICE_MAX_EARLY];
 	size_t nearly;
 	p2p_dgram dgram;
+	char pair[160];
 	p2p_ice *next;
 };
 
@@ -396,21 +397,50 @@ ev_gathered(p2p_ice *ice)
 		    ice->ncands, ice->arg);
 }
 
+static const char *
+type_name(NiceCandidateType t)
+{
+	switch (t) {
+	case NICE_CANDIDATE_TYPE_HOST:
+		return "host";
+	case NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE:
+		return "srflx";
+	case NICE_CANDIDATE_TYPE_PEER_REFLEXIVE:
+		return "prflx";
+	default:
+		return "relay";
+	}
+}
+
+static void
+cand_text(const NiceCandidate *c, char *buf, size_t cap)
+{
+	char ip[NICE_ADDRESS_STRING_LEN];
+
+	nice_address_to_string(&c->addr, ip);
+	snprintf(buf, cap, strchr(ip, ':') != NULL ? "[%s]:%u" : "%s:%u", ip,
+	    nice_address_get_port(&c->addr));
+}
+
 static void
 ice_connected(p2p_ice *ice)
 {
 	NiceCandidate *lc = NULL, *rc = NULL;
-	char ip[NICE_ADDRESS_STRING_LEN];
+	char l[64], r[64];
 	size_t i;
 
 	ice->phase = PH_CONNECTED;
 	if (nice_agent_get_selected_pair(ice->agent, ice->stream, 1, &lc,
-	    &rc) && rc != NULL) {
-		nice_address_to_string(&rc->addr, ip);
-		snprintf(ice->dgram.peer, sizeof(ice->dgram.peer), "%s:%u", ip,
-		    nice_address_get_port(&rc->addr));
-	} else
+	    &rc) && lc != NULL && rc != NULL) {
+		cand_text(lc, l, sizeof(l));
+		cand_text(rc, r, sizeof(r));
+		snprintf(ice->dgram.peer, sizeof(ice->dgram.peer), "%s", r);
+		snprintf(ice->pair, sizeof(ice->pair), "%s %s -> %s %s",
+		    type_name(lc->type), l, type_name(rc->type), r);
+	} else {
 		snprintf(ice->dgram.peer, sizeof(ice->dgram.peer), "ice");
+		snprintf(ice->pair, sizeof(ice->pair), "?");
+	}
 	if (ice->cbs.on_connected != NULL)
 		ice->cbs.on_connected(ice, &ice->dgram, ice->arg);
 	for (i = 0; i < ice->nearly; i++) {
@@ -649,7 +679,8 @@ ice_setup(p2p_ice *ice, char *err, size_t errlen)
 	size_t i;
 
 	g_object_set(ice->agent, "controlling-mode", c->controlling ? TRUE :
-	    FALSE, "upnp", FALSE, "ice-tcp", FALSE, "ice-udp", TRUE, NULL);
+	    FALSE, "upnp", FALSE, "ice-tcp", FALSE, "ice-udp", TRUE,
+	    "force-relay", c->relay_only ? TRUE : FALSE, NULL);
 	if (c->stun.host[0] != '\0')
 		g_object_set(ice->agent, "stun-server", c->stun.host,
 		    "stun-server-port", (guint)c->stun.port, NULL);
@@ -823,6 +854,12 @@ p2p_ice_controlling(const p2p_ice *ice)
 
 	g_object_get(ice->agent, "controlling-mode", &c, NULL);
 	return c ? 1 : 0;
+}
+
+const char *
+p2p_ice_pair(const p2p_ice *ice)
+{
+	return ice->pair;
 }
 
 void

@@ -58,6 +58,8 @@ typedef struct p2p_ice_cfg {
 	uint8_t overlay_link;	/* the OverlayLinkType put in candidates and
 				   expected in the peer's (p2p_link_type) */
 	uint32_t timeout_ms;	/* gathering plus checks; 0: 20 s */
+	int relay_only;		/* offer and use relayed candidates only
+				   (tests, or a policy of hiding addresses) */
 } p2p_ice_cfg;
 
 typedef struct p2p_ice_cbs {
@@ -89,6 +91,9 @@ int p2p_ice_set_remote(p2p_ice *ice, const uint8_t *ufrag, size_t ulen,
     const uint8_t *pwd, size_t plen, const p2p_ice_cand *cands,
     size_t ncands);
 int p2p_ice_controlling(const p2p_ice *ice);
+/* After on_connected: the selected pair as "TYPE ADDR -> TYPE ADDR"
+ * (local, then remote; types host, srflx, prflx, relay), for logs. */
+const char *p2p_ice_pair(const p2p_ice *ice);
 /* End an agent that has not handed over its dgram. */
 void p2p_ice_free(p2p_ice *ice);
 

@@ -3,9 +3,10 @@
  *
  * The input is parsed with p2p_config_parse. A document that parses is
  * written back with p2p_config_write; that output must parse again, by its
- * instance name too, with the same instance name, sequence and kinds. The
- * input is also given to p2p_config_verify with an empty trust store,
- * which must refuse it (there is no root to chain to) without crashing.
+ * instance name too, with the same instance name, sequence, kinds and
+ * STUN/TURN servers. The input is also given to p2p_config_verify with an
+ * empty trust store, which must refuse it (there is no root to chain to)
+ * without crashing.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,11 +52,32 @@ kind_same(const p2p_kind_def *a, const p2p_kind_def *b)
 	return 1;
 }
 
+static int
+servers_same(const p2p_ice_server_cfg *a, size_t na,
+    const p2p_ice_server_cfg *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (!str_same(a[i].address, b[i].address) ||
+		    a[i].port != b[i].port ||
+		    !str_same(a[i].username, b[i].username) ||
+		    !str_same(a[i].password, b[i].password))
+			return 0;
+	return 1;
+}
+
 static void
 same_config(const p2p_config *a, const p2p_config *b)
 {
 	if (!str_same(a->instance_name, b->instance_name) ||
-	    a->sequence != b->sequence || a->nkinds != b->nkinds)
+	    a->sequence != b->sequence || a->nkinds != b->nkinds ||
+	    !servers_same(a->stun_servers, a->nstun_servers, b->stun_servers,
+	    b->nstun_servers) ||
+	    !servers_same(a->turn_servers, a->nturn_servers, b->turn_servers,
+	    b->nturn_servers) ||
+	    !str_same(a->turn_username, b->turn_username) ||
+	    !str_same(a->turn_password, b->turn_password))
 		abort();
 	for (size_t i = 0; i < a->nkinds; i++)
 		if (!kind_same(&a->kinds[i], &b->kinds[i]))

@@ -131,6 +131,14 @@ fill(p2p_config *c, X509 *root, const p2p_id *signer)
 	assert_int_equal(p2p_config_add_string(&c->mandatory_extensions,
 	    &c->nmandatory_extensions, P2P_NS_SIP), 0);
 	c->crl_url = strdup("https://" OVERLAY "/crl");
+	assert_int_equal(p2p_config_add_ice_server(c, 0, "192.0.2.7", 3478,
+	    NULL, NULL), 0);
+	assert_int_equal(p2p_config_add_ice_server(c, 1, "2001:db8::1", 3479,
+	    "u<1>", "p\"&'"), 0);
+	assert_int_equal(p2p_config_add_ice_server(c, 1, "192.0.2.8", 3478,
+	    NULL, NULL), 0);
+	c->turn_username = strdup("overlay");
+	c->turn_password = strdup("secret");
 	/* Kinds: SIP with a domain restriction, TURN, a private kind. */
 	memset(&k, 0, sizeof(k));
 	k.id = P2P_KIND_SIP_REGISTRATION;
@@ -200,6 +208,28 @@ kinds_equal(const p2p_kind_def *a, const p2p_kind_def *b)
 }
 
 static void
+opt_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		assert_true(a == b);
+	else
+		assert_string_equal(a, b);
+}
+
+static void
+ice_servers_equal(const p2p_ice_server_cfg *a, size_t na,
+    const p2p_ice_server_cfg *b, size_t nb)
+{
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_string_equal(a[i].address, b[i].address);
+		assert_int_equal(a[i].port, b[i].port);
+		opt_str_equal(a[i].username, b[i].username);
+		opt_str_equal(a[i].password, b[i].password);
+	}
+}
+
+static void
 configs_equal(const p2p_config *a, const p2p_config *b)
 {
 	assert_string_equal(a->instance_name, b->instance_name);
@@ -253,6 +283,12 @@ configs_equal(const p2p_config *a, const p2p_config *b)
 		    b->diag[i].nodes, b->diag[i].nnodes);
 	}
 	assert_string_equal(a->crl_url, b->crl_url);
+	ice_servers_equal(a->stun_servers, a->nstun_servers, b->stun_servers,
+	    b->nstun_servers);
+	ice_servers_equal(a->turn_servers, a->nturn_servers, b->turn_servers,
+	    b->nturn_servers);
+	opt_str_equal(a->turn_username, b->turn_username);
+	opt_str_equal(a->turn_password, b->turn_password);
 }
 
 /* A CA and a configuration signer identity it issued. */
@@ -790,6 +826,68 @@ test_parse_variants(void **state)
 	p2p_config_free(&c);
 }
 
+/* The STUN/TURN extension elements: parsed, defaults, refusals. */
+static void
+test_ice_servers(void **state)
+{
+	static const char head[] =
+	    "<overlay xmlns=\"" P2P_NS_CONFIG "\" xmlns:p=\"" P2P_NS_P2PSIP
+	    "\"><configuration instance-name=\"a.example\" sequence=\"1\">";
+	static const char *bad[] = {
+		"<p:stun-server/>",
+		"<p:stun-server address=\"stun.example\"/>",
+		"<p:stun-server address=\"192.0.2.1\" port=\"0\"/>",
+		"<p:turn-server address=\"192.0.2.1\" port=\"65536\"/>",
+		"<p:turn-server address=\"192.0.2.1\" username=\"u\"/>",
+		"<p:turn-server address=\"192.0.2.1\" username=\"\" "
+		    "password=\"p\"/>",
+		"<p:turn-server address=\"192.0.2.1\" username=\"u&#9;\" "
+		    "password=\"p\"/>",
+		"<p:turn-credentials username=\"u\"/>",
+		"<p:turn-credentials username=\"u\" password=\"p\"/>"
+		    "<p:turn-credentials username=\"u\" password=\"p\"/>",
+		"<p:stun-server address=\"192.0.2.1\"/>"
+		    "<p:stun-server address=\"192.0.2.2\"/>"
+		    "<p:stun-server address=\"192.0.2.3\"/>"
+		    "<p:stun-server address=\"192.0.2.4\"/>"
+		    "<p:stun-server address=\"192.0.2.5\"/>",
+	};
+	char doc[1024];
+	p2p_config c;
+	p2p_err err;
+
+	(void)state;
+	snprintf(doc, sizeof(doc), "%s%s</configuration></overlay>", head,
+	    "<no-ice>false</no-ice>"
+	    "<p:stun-server address=\"198.51.100.1\"/>"
+	    "<p:turn-server address=\"198.51.100.2\" port=\"3479\" "
+	    "username=\"alice\" password=\"s3cret\"/>"
+	    "<p:turn-server address=\"2001:db8::2\"/>"
+	    "<p:turn-credentials username=\"ov\" password=\"pw\"/>");
+	if (parse_str(doc, &c, &err) != 0)
+		fail_msg("parse: %s", err.what);
+	assert_false(c.no_ice);
+	assert_int_equal(c.nstun_servers, 1);
+	assert_string_equal(c.stun_servers[0].address, "198.51.100.1");
+	assert_int_equal(c.stun_servers[0].port, P2P_STUN_PORT);
+	assert_null(c.stun_servers[0].username);
+	assert_int_equal(c.nturn_servers, 2);
+	assert_int_equal(c.turn_servers[0].port, 3479);
+	assert_string_equal(c.turn_servers[0].username, "alice");
+	assert_string_equal(c.turn_servers[0].password, "s3cret");
+	assert_null(c.turn_servers[1].username);
+	assert_string_equal(c.turn_username, "ov");
+	assert_string_equal(c.turn_password, "pw");
+	p2p_config_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(doc, sizeof(doc), "%s%s</configuration></overlay>",
+		    head, bad[i]);
+		if (parse_str(doc, &c, &err) == 0)
+			fail_msg("accepted: %s", bad[i]);
+		p2p_config_free(&c);
+	}
+}
+
 static void
 test_base64(void **state)
 {
@@ -876,6 +974,7 @@ main(void)
 		cmocka_unit_test(test_pattern_limits),
 		cmocka_unit_test(test_entities_not_expanded),
 		cmocka_unit_test(test_parse_variants),
+		cmocka_unit_test(test_ice_servers),
 		cmocka_unit_test(test_base64),
 	};
 
