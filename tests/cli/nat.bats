@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# The NAT lab (tests/nat/lab.bash): network namespaces with two private
+# segments, each behind its own masquerading router, and a public segment
+# with coturn (STUN and TURN). ICE agents of libcore/ice.c (driven by the
+# p2p-icepeer fixture, whose offer and answer are AttachReqAns bodies
+# passed through files) connect across the two NATs. Skipped where the
+# machine does not allow network namespaces and iptables.
+
+load lib_node
+load ../nat/lab
+
+setup() {
+	node_setup
+	lab_check || skip "$LAB_WHY"
+}
+
+teardown() {
+	lab_down
+	node_teardown
+}
+
+# peers ARGS...: run a controlling agent in a and a controlled one in b,
+# each with ARGS, until both are done; $A_RC $B_RC, logs $NT_DIR/[ab].log.
+peers() {
+	lab_bg a "$NT_DIR/a.log" p2p-icepeer --out "$NT_DIR/a.offer" \
+	    --in "$NT_DIR/b.offer" --controlling --local "$LAB_A" --name A \
+	    --timeout 40 "$@"
+	local pa=$LAB_LAST_PID
+	lab_bg b "$NT_DIR/b.log" p2p-icepeer --out "$NT_DIR/b.offer" \
+	    --in "$NT_DIR/a.offer" --local "$LAB_B" --name B --timeout 40 "$@"
+	local pb=$LAB_LAST_PID
+	A_RC=0
+	lab_wait "$pa" 60 || A_RC=$?
+	B_RC=0
+	lab_wait "$pb" 60 || B_RC=$?
+	echo "--- a (rc $A_RC)"; cat "$NT_DIR/a.log"
+	echo "--- b (rc $B_RC)"; cat "$NT_DIR/b.log"
+}
+
+@test "nat lab: the NATed hosts reach the public segment, not each other's private address" {
+	lab_up eim
+	lab_udp_reach a pub "$LAB_PUB"
+	lab_udp_reach b pub "$LAB_PUB"
+	run lab_udp_reach a b "$LAB_B"
+	[ "$status" -ne 0 ]
+	run lab_udp_reach pub a "$LAB_A"
+	[ "$status" -ne 0 ]
+}
+
+@test "ice through two NATs: server-reflexive candidates from STUN connect" {
+	lab_up eim
+	lab_turn_start "$NT_DIR"
+	peers --stun "$LAB_PUB:3478"
+	[ "$A_RC" -eq 0 ] && [ "$B_RC" -eq 0 ]
+	grep -q "^candidate srflx $LAB_R1:" "$NT_DIR/a.log"
+	grep -q "^candidate srflx $LAB_R2:" "$NT_DIR/b.log"
+	grep -q "^received hello from B" "$NT_DIR/a.log"
+	grep -q "^received hello from A" "$NT_DIR/b.log"
+	# The pair runs between the routers' public addresses.
+	grep -qE "^connected .* -> [a-z]+ $LAB_R2:" "$NT_DIR/a.log"
+	grep -qE "^connected .* -> [a-z]+ $LAB_R1:" "$NT_DIR/b.log"
+}
+
+@test "ice through two NATs: host candidates alone do not connect" {
+	lab_up eim
+	peers --timeout 8
+	[ "$A_RC" -eq 1 ] && [ "$B_RC" -eq 1 ]
+	grep -q "^failed " "$NT_DIR/a.log"
+	! grep -q "^connected" "$NT_DIR/a.log"
+}
+
+@test "ice through two symmetric NATs: STUN is not enough, a TURN relay connects" {
+	lab_up symmetric
+	lab_turn_start "$NT_DIR"
+	peers --stun "$LAB_PUB:3478" --timeout 12
+	[ "$A_RC" -eq 1 ] && [ "$B_RC" -eq 1 ]
+	grep -q "^candidate srflx $LAB_R1:" "$NT_DIR/a.log"
+	rm -f "$NT_DIR"/[ab].offer
+	peers --turn "$LAB_PUB:3478" --user "$LAB_TURN_USER" \
+	    --pass "$LAB_TURN_PASS" --relay-only
+	[ "$A_RC" -eq 0 ] && [ "$B_RC" -eq 0 ]
+	grep -q "^received hello from B" "$NT_DIR/a.log"
+	grep -q "^received hello from A" "$NT_DIR/b.log"
+	grep -qE "^connected relay $LAB_PUB:[0-9]+ -> relay $LAB_PUB:" \
+	    "$NT_DIR/a.log"
+}
+
+@test "ice through two NATs: relay only, wrong TURN password fails" {
+	lab_up eim
+	lab_turn_start "$NT_DIR"
+	peers --turn "$LAB_PUB:3478" --user "$LAB_TURN_USER" --pass wrong \
+	    --relay-only --timeout 10
+	[ "$A_RC" -eq 1 ] && [ "$B_RC" -eq 1 ]
+	rm -f "$NT_DIR"/[ab].offer
+	peers --turn "$LAB_PUB:3478" --user "$LAB_TURN_USER" \
+	    --pass "$LAB_TURN_PASS" --relay-only
+	[ "$A_RC" -eq 0 ] && [ "$B_RC" -eq 0 ]
+	grep -qE "^connected relay $LAB_PUB:[0-9]+ -> relay $LAB_PUB:" \
+	    "$NT_DIR/a.log"
+}
