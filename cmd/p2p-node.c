@@ -2,6 +2,7 @@
  * p2p-node: the peer daemon, and the commands that ask it how it is.
  *
  *   p2p-node run --dir NODEDIR [--listen ADDR:PORT] [--bootstrap HOST:PORT]...
+ *                [--client]
  *   p2p-node status|peers|stop [--json]
  *   p2p-node ping|route|probe (NODE-ID | --resource NAME | --resource-id HEX)
  */
@@ -27,7 +28,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: p2p-node run --dir NODEDIR [--listen ADDR:PORT] [--bootstrap HOST:PORT]...\n"
-"                    [--socket PATH] [--sip [ADDR:]PORT] [--daemon] [--pid-file FILE]\n"
+"                    [--client] [--socket PATH] [--sip [ADDR:]PORT] [--daemon]\n"
+"                    [--pid-file FILE]\n"
 "                    [--log-level error|warn|info|debug] [--syslog]\n"
 "                    [--update-interval S] [--ping-interval S]\n"
 "       p2p-node status|peers|stop [--json] [--socket PATH | --dir NODEDIR]\n"
@@ -80,6 +82,7 @@ cmd_run(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "bootstrap", required_argument, NULL, 'b' },
+		{ "client", no_argument, NULL, 'C' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "sip", required_argument, NULL, 'I' },
 		{ "daemon", no_argument, NULL, 'D' },
@@ -110,6 +113,7 @@ cmd_run(int argc, char **argv)
 		case 'd': o.dir = optarg; break;
 		case 'l': o.listen = optarg; break;
 		case 'b': boot[o.nbootstrap++] = optarg; break;
+		case 'C': o.client = 1; break;
 		case 's': o.socket = optarg; break;
 		case 'I': o.sip = optarg; break;
 		case 'D': daemonize = 1; break;

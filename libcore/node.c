@@ -344,6 +344,29 @@ chord_setup(p2p_node *n, char *err, size_t errlen)
 	return 0;
 }
 
+/* A client needs a peer to reach the overlay through, and the overlay's
+ * permission. */
+static int
+client_check(p2p_node *n, char *err, size_t errlen)
+{
+	size_t nb = n->opts.bootstrap != NULL ? n->opts.nbootstrap :
+	    n->cfg.nbootstrap;
+
+	if (!n->opts.client)
+		return 0;
+	if (!n->cfg.clients_permitted) {
+		snprintf(err, errlen, "the overlay's configuration does not "
+		    "permit client nodes (clients-permitted is false)");
+		return -1;
+	}
+	if (nb == 0) {
+		snprintf(err, errlen, "a client node needs a bootstrap peer "
+		    "(--bootstrap or the configuration's bootstrap-node)");
+		return -1;
+	}
+	return 0;
+}
+
 int
 p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 {
@@ -371,6 +394,8 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	if (client_check(n, err, errlen) != 0)
+		goto out;
 	n->start_ms = node_now(n);
 	crl_start(n);
 	if (chord_setup(n, err, errlen) != 0)

@@ -15,6 +15,9 @@ typedef struct p2p_node_opts {
 	const char *socket;	/* control socket; NULL: see control.h */
 	const char *sip;	/* SIP front "ip:port" (UDP and TCP); NULL:
 				   none */
+	int client;		/* a client node (RFC 6940 s3.2): no place on
+				   the ring, one link to the peer responsible
+				   for its Node-ID; needs a bootstrap node */
 	int log_level;		/* 0 error .. 3 debug */
 	int use_syslog;
 	int ready_fd;		/* >= 0: write one byte when serving */

@@ -1,7 +1,9 @@
 /*
  * node_ctl: the node's JSON-RPC methods (see control.h for the protocol).
  *
- *   status   this node: id, address, ring neighbors, fingers, counters
+ *   status   this node: id, address, role (peer or client), ring
+ *            neighbors, fingers, the clients admitted here (a client:
+ *            its admitting peer), counters
  *   peers    the connection table
  *   ping     Ping a Node-ID or the peer responsible for a resource
  *   probe    Probe a peer (responsible share, resources, uptime)
@@ -46,7 +48,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	const p2p_id *s, *p;
 	size_t ns = p2p_chord_successors(&n->chord, &s);
 	size_t np = p2p_chord_predecessors(&n->chord, &p);
-	json_t *r, *fingers = json_array(), *counters;
+	json_t *r, *fingers = json_array(), *counters, *clients = json_array();
 	char listen[80];
 	unsigned open = 0;
 
@@ -57,8 +59,11 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 			json_array_append_new(fingers, json_pack("{s:i,s:o}",
 			    "slot", (int)i, "node_id", id_json(&entry)));
 	}
-	for (p2p_link *l = n->links; l != NULL; l = l->next)
+	for (p2p_link *l = n->links; l != NULL; l = l->next) {
 		open += l->open;
+		if (l->open && l->has_peer && l->client)
+			json_array_append_new(clients, id_json(&l->peer));
+	}
 	snprintf(listen, sizeof(listen), strchr(n->listen_ip, ':') ?
 	    "[%s]:%u" : "%s:%u", n->listen_ip, n->listen_port);
 	counters = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}",
@@ -72,17 +77,23 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	    "errors_sent", (json_int_t)n->st.errors_sent,
 	    "links_refused", (json_int_t)n->st.links_refused,
 	    "transactions", (int)n->txns.count);
-	r = json_pack("{s:o,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:I,s:o}",
+	r = json_pack("{s:o,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:I,s:o}",
 	    "node_id", id_json(&n->ident.node),
 	    "overlay", n->overlay,
 	    "listen", listen,
-	    "state", join_names[n->join],
+	    "role", n->opts.client ? "client" : "peer",
+	    "state", n->opts.client && n->join == JOIN_DONE ? "connected" :
+	    join_names[n->join],
 	    "successors", id_array(s, ns),
 	    "predecessors", id_array(p, np),
 	    "fingers", fingers,
 	    "connections", (int)open,
 	    "uptime_s", (json_int_t)((node_now(n) - n->start_ms) / 1000),
 	    "counters", counters);
+	json_object_set_new(r, "clients", clients);
+	if (n->opts.client)
+		json_object_set_new(r, "admitting_peer", n->join == JOIN_DONE ?
+		    id_json(&n->admitting) : json_null());
 	p2p_ctl_reply(req, r);
 }
 
@@ -96,10 +107,11 @@ m_peers(p2p_ctl_req *req, json_t *params, void *user)
 	for (p2p_link *l = n->links; l != NULL; l = l->next) {
 		if (!l->open)
 			continue;
-		json_array_append_new(a, json_pack("{s:o,s:s,s:s,s:b}",
+		json_array_append_new(a, json_pack("{s:o,s:s,s:s,s:b,s:b}",
 		    "node_id", id_json(&l->peer), "addr", l->addr,
 		    "direction", l->outbound ? "out" : "in",
-		    "routable", p2p_chord_knows(&n->chord, &l->peer)));
+		    "routable", p2p_chord_knows(&n->chord, &l->peer),
+		    "client", l->client));
 	}
 	p2p_ctl_reply(req, a);
 }
@@ -259,12 +271,14 @@ m_route(p2p_ctl_req *req, json_t *params, void *user)
 
 	if (target_of(req, params, &d, &id) != 0)
 		return;
-	local = p2p_chord_next_hop(&n->chord, &id, &next) == P2P_CHORD_LOCAL;
+	local = topo_next_hop(n, &id, &next);
 	certain = p2p_chord_owner(&n->chord, &id, &owner);
-	r = json_pack("{s:o,s:b,s:o,s:o,s:b}", "target", id_json(&id),
-	    "local", local, "next_hop", local ? id_json(&n->ident.node) :
-	    id_json(&next), "owner_guess", id_json(&owner), "certain",
-	    certain);
+	r = json_pack("{s:o,s:b,s:o,s:o,s:b,s:s}", "target", id_json(&id),
+	    "local", local == P2P_CHORD_LOCAL, "next_hop",
+	    local == P2P_CHORD_LOCAL ? id_json(&n->ident.node) : local < 0 ?
+	    json_null() : id_json(&next), "owner_guess", n->opts.client ?
+	    json_null() : id_json(&owner), "certain", certain &&
+	    !n->opts.client, "role", n->opts.client ? "client" : "peer");
 	if (json_is_false(json_object_get(params, "query"))) {
 		p2p_ctl_reply(req, r);
 		return;

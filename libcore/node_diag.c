@@ -492,7 +492,7 @@ next_hop_for(p2p_node *n, const p2p_dest *d, p2p_id *next)
 	} else {
 		memcpy(k.b, d->data.p, P2P_ID_LEN);
 	}
-	if (p2p_chord_next_hop(&n->chord, &k, next) == P2P_CHORD_LOCAL)
+	if (topo_next_hop(n, &k, next) != P2P_CHORD_FORWARD)
 		*next = n->ident.node;
 }
 

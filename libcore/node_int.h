@@ -15,6 +15,8 @@
  *                 refreshing, withdrawing and looking up registrations
  *   node_sip.c    the SIP front (registrar and proxy for local user
  *                 agents), AppAttach and the SIP connections between nodes
+ *   node_client.c client nodes (RFC 6940 s3.2): the client's one link to
+ *                 its admitting peer, and that peer's side of it
  */
 #ifndef P2P_NODE_INT_H
 #define P2P_NODE_INT_H
@@ -50,6 +52,7 @@ typedef struct p2p_link {
 	int outbound;
 	int bootstrap;		/* opened to a bootstrap address */
 	int update_on_open;	/* send a full Update once open (Attach) */
+	int client;		/* the far end is a client admitted here */
 	p2p_id expect;		/* Node-ID an Attach told us to expect */
 	int has_expect;
 	uint32_t tx_seq;
@@ -110,7 +113,8 @@ typedef struct p2p_node {
 	uint16_t listen_port;
 	p2p_chord chord;
 	enum join_state join;
-	p2p_id admitting;	/* the peer we join through */
+	p2p_id admitting;	/* the peer we join through (a client: the
+				   peer it stays attached to) */
 	uint64_t join_deadline_ms;
 	unsigned join_attempts;
 	size_t next_bootstrap;
@@ -136,6 +140,12 @@ typedef struct p2p_node {
 	int crl_busy;		/* a refresh is under way */
 	struct sipreg_state *sipreg;	/* node_sipreg.c */
 	struct sip_front *sip;		/* node_sip.c */
+	/* A client (opts.client, node_client.c): the peer that answered its
+	 * latest Attach, until that peer's link is up too. */
+	p2p_id client_cand;
+	int client_has_cand;
+	uint64_t client_cand_until;
+	uint64_t client_check_ms;	/* next check of the admitting peer */
 } p2p_node;
 
 /* node.c */
@@ -198,10 +208,41 @@ void topo_tick(p2p_node *n, uint64_t now);
 void topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who);
 int topo_leave(p2p_node *n);
+/* Connect to the next bootstrap node (to join, or as a client to find
+ * the admitting peer). */
+void topo_bootstrap(p2p_node *n);
+/* This node's next hop toward k: P2P_CHORD_LOCAL, or P2P_CHORD_FORWARD
+ * with *next set (a client: always its admitting peer). -1: a client
+ * without one. */
+int topo_next_hop(p2p_node *n, const p2p_id *k, p2p_id *next);
 int topo_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
     int send_update, p2p_link *via_link);
 void topo_send_update(p2p_node *n, const p2p_id *to, uint8_t type);
 void topo_update_neighbors(p2p_node *n);
+
+/* node_client.c: client nodes. On a peer, the functions about the
+ * client's side do nothing and return 0. */
+/* The link a client sends everything over; NULL on a peer. */
+p2p_link *client_uplink(p2p_node *n);
+/* 1 when l is the client's link to its admitting peer (or to the peer
+ * about to become it). */
+int client_is_uplink(p2p_node *n, const p2p_link *l);
+/* 1 when handled as a client's link event. */
+int client_link_open(p2p_node *n, p2p_link *l);
+int client_link_gone(p2p_node *n, p2p_link *l);
+/* A client's own Attach answered by who. */
+void client_attach_answered(p2p_node *n, const p2p_id *who);
+/* An Update delivered to a client: answered, and checked for a change
+ * of the peer responsible for the client. */
+void client_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, const p2p_chord_update *u);
+void client_tick(p2p_node *n, uint64_t now);
+/* A peer's side: does this Attach come from a node attaching to its own
+ * Node-ID (a client)? Is id a client admitted here? A neighbors Update
+ * to every client admitted here. */
+int client_attach_is_own(const p2p_msg *m, const p2p_id *signer);
+int client_is_client(p2p_node *n, const p2p_id *id);
+void client_notify_all(p2p_node *n);
 
 /* node_ctl.c */
 int ctl_start(p2p_node *n, char *err, size_t errlen);

@@ -419,9 +419,12 @@ link_keepalive(p2p_node *n, uint64_t now)
 		/* Links to peers outside our routing table (the bootstrap
 		 * link, one that answered an Attach, a peer that left our
 		 * neighborhood) are kept while the other side uses them, not
-		 * kept alive by us: closed once quiet. */
-		if (!p2p_chord_knows(&n->chord, &l->peer)) {
-			if (now - l->last_rx_ms >= UNUSED_LINK_MS &&
+		 * kept alive by us: closed once quiet. A client's link to
+		 * its admitting peer is kept alive by the client, with Pings
+		 * like a routing table peer's; the peer leaves it open. */
+		if (!p2p_chord_knows(&n->chord, &l->peer) &&
+		    !client_is_uplink(n, l)) {
+			if (now - l->last_rx_ms >= UNUSED_LINK_MS && !l->client &&
 			    (n->join == JOIN_DONE || n->join == JOIN_ALONE))
 				link_close(l, "not in the routing table, unused");
 			continue;

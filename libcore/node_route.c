@@ -11,6 +11,10 @@
  *
  * Answers retrace the request: their destination list is the hop the
  * request came from followed by the request's via list reversed.
+ *
+ * A client (node_client.c) sends everything that is not for itself or a
+ * node it is linked to over its one link, and forwards nothing it
+ * receives: a message it cannot deliver to itself is refused.
  */
 #include "node_int.h"
 
@@ -53,12 +57,14 @@ arena_for(p2p_arena *a, size_t len)
 }
 
 /* While joining, everything not for us goes through the admitting peer
- * (or the bootstrap peer before we know it). */
+ * (or the bootstrap peer before we know it); a client, always. */
 static p2p_link *
 join_link(p2p_node *n)
 {
 	p2p_link *l;
 
+	if (n->opts.client)
+		return client_uplink(n);
 	if (n->join == JOIN_DONE || n->join == JOIN_ALONE)
 		return NULL;
 	if ((l = link_by_peer(n, &n->admitting)) != NULL)
@@ -94,6 +100,8 @@ route_dest(p2p_node *n, const p2p_dest *d, p2p_link **out)
 	}
 	if ((*out = join_link(n)) != NULL)
 		return R_LINK;
+	if (n->opts.client)
+		return R_NONE;	/* no uplink now: nowhere to send it */
 	if (p2p_chord_next_hop(&n->chord, &k, &next) == P2P_CHORD_LOCAL)
 		return d->type == P2P_DEST_RESOURCE ? R_LOCAL : R_NONE;
 	*out = link_by_peer(n, &next);
@@ -253,7 +261,14 @@ route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 		deliver_local(n, from, buf, len);
 		break;
 	case R_LINK:
-		forward(n, from, to, &m, payload, is_req, &a);
+		if (!n->opts.client) {
+			forward(n, from, to, &m, payload, is_req, &a);
+			break;
+		}
+		if (is_req)	/* a client routes nothing for others */
+			(void)route_error(n, from, &m, P2P_ERR_FORBIDDEN,
+			    "a client node does not route");
+		n->st.dropped++;
 		break;
 	default:
 		if (is_req)

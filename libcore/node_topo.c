@@ -16,6 +16,9 @@
  * names and send Join; on its answer we are in the ring and tell our
  * neighbors with Updates. Fingers are then filled by Attaches to the
  * ids they target.
+ *
+ * A client (node_client.c) takes the same first steps, to its own id
+ * instead of id + 1, and stops there.
  */
 #include "node_int.h"
 
@@ -34,7 +37,20 @@
 static int
 joined(const p2p_node *n)
 {
-	return n->join == JOIN_DONE || n->join == JOIN_ALONE;
+	return n->join == JOIN_DONE || (n->join == JOIN_ALONE &&
+	    !n->opts.client);
+}
+
+int
+topo_next_hop(p2p_node *n, const p2p_id *k, p2p_id *next)
+{
+	if (n->opts.client) {
+		if (client_uplink(n) == NULL)
+			return -1;
+		*next = client_uplink(n)->peer;
+		return P2P_CHORD_FORWARD;
+	}
+	return p2p_chord_next_hop(&n->chord, k, next);
 }
 
 static void
@@ -142,6 +158,10 @@ attach_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 		node_log(n, NLOG_DEBUG, "Attach: no answer");
 		return;
 	}
+	if (n->opts.client && ans->code == P2P_ATTACH_ANS) {
+		client_attach_answered(n, &who->node);
+		return;
+	}
 	if (ans->code != P2P_ATTACH_ANS) {
 		uint16_t code = 0;
 		char text[128] = "";
@@ -221,6 +241,8 @@ attach_node(p2p_node *n, const p2p_id *through, const p2p_id *target)
 	p2p_dest d[2];
 	size_t nd = 0;
 
+	if (client_is_client(n, target))
+		return;		/* never in the routing table */
 	if (link_by_peer(n, target) != NULL) {
 		if (!p2p_chord_knows(&n->chord, target))
 			after_change(n, p2p_chord_add_peer(&n->chord, target,
@@ -284,8 +306,8 @@ topo_update_neighbors(p2p_node *n)
 	p2p_chord_update_sent(&n->chord, node_now(n));
 }
 
-static void
-start_bootstrap(p2p_node *n)
+void
+topo_bootstrap(p2p_node *n)
 {
 	size_t nb = n->opts.bootstrap != NULL ? n->opts.nbootstrap :
 	    n->cfg.nbootstrap;
@@ -313,12 +335,17 @@ start_bootstrap(p2p_node *n)
 		n->join = JOIN_BOOTSTRAP;
 		n->join_deadline_ms = node_now(n) + JOIN_TIMEOUT_MS;
 		n->join_attempts++;
-		node_log(n, NLOG_INFO, "joining through bootstrap %s:%d", ip,
-		    port);
+		node_log(n, NLOG_INFO, "%s through bootstrap %s:%d",
+		    n->opts.client ? "connecting" : "joining", ip, port);
 		if (link_connect(n, ip, port, NULL, 1) != NULL)
 			return;
 	}
-	if (n->join_attempts == 0) {
+	if (n->join_attempts == 0 && n->opts.client) {
+		n->join = JOIN_BOOTSTRAP;	/* try again at the deadline */
+		n->join_deadline_ms = node_now(n) + JOIN_TIMEOUT_MS;
+		node_log(n, NLOG_WARN, "no bootstrap node to reach the "
+		    "overlay through");
+	} else if (n->join_attempts == 0) {
 		n->join = JOIN_ALONE;
 		node_log(n, NLOG_INFO, "no bootstrap node: starting a new ring");
 	}
@@ -335,7 +362,7 @@ topo_start(p2p_node *n)
 		node_log(n, NLOG_INFO, "no bootstrap node: starting a new ring");
 		return;
 	}
-	start_bootstrap(n);
+	topo_bootstrap(n);
 }
 
 static void
@@ -401,6 +428,8 @@ void
 topo_link_open(p2p_node *n, p2p_link *l)
 {
 	pending_drop(n, &l->peer);
+	if (client_link_open(n, l))
+		return;
 	if (l->bootstrap && n->join == JOIN_BOOTSTRAP) {
 		p2p_id target;
 		p2p_dest d;
@@ -426,6 +455,8 @@ after_change(p2p_node *n, int flags, const p2p_id *from)
 	if (flags & (P2P_CHORD_NEIGHBORS_CHANGED | P2P_CHORD_RANGE_CHANGED |
 	    P2P_CHORD_REPLICAS_CHANGED))
 		store_ring_changed(n);
+	if (flags & (P2P_CHORD_NEIGHBORS_CHANGED | P2P_CHORD_RANGE_CHANGED))
+		client_notify_all(n);
 	if (joined(n) && (flags & P2P_CHORD_NEIGHBORS_CHANGED))
 		topo_update_neighbors(n);
 	else if (from != NULL && (flags & P2P_CHORD_REPLY_UPDATE))
@@ -450,6 +481,8 @@ topo_link_gone(p2p_node *n, p2p_link *l)
 		}
 		return;
 	}
+	if (client_link_gone(n, l))
+		return;
 	if (link_by_peer(n, &l->peer) != NULL)
 		return;		/* another link to it is still up */
 	flags = p2p_chord_remove_peer(&n->chord, &l->peer, node_now(n));
@@ -458,7 +491,7 @@ topo_link_gone(p2p_node *n, p2p_link *l)
 	if (flags & P2P_CHORD_ALONE && n->join == JOIN_DONE) {
 		node_log(n, NLOG_WARN, "no peer left: rejoining");
 		n->join_attempts = 0;
-		start_bootstrap(n);
+		topo_bootstrap(n);
 		if (n->join_attempts == 0)
 			n->join = JOIN_DONE;	/* nobody to ask: stay */
 		return;
@@ -484,6 +517,7 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	const p2p_ice_cand *use = NULL;
 	p2p_link *l;
 	char ip[64];
+	int is_client;
 
 	if (p2p_attach_decode(m->body, a, &at, &e) != 0) {
 		(void)route_error(n, from, m, P2P_ERR_INVALID_MESSAGE, e.what);
@@ -492,6 +526,12 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	if (p2p_id_eq(&who->node, &n->ident.node)) {
 		(void)route_error(n, from, m, P2P_ERR_INVALID_MESSAGE,
 		    "Attach to oneself");
+		return;
+	}
+	is_client = client_attach_is_own(m, &who->node);
+	if (is_client && !n->cfg.clients_permitted) {
+		(void)route_error(n, from, m, P2P_ERR_FORBIDDEN,
+		    "this overlay does not permit clients");
 		return;
 	}
 	for (size_t i = 0; i < at.ncands && use == NULL; i++)
@@ -509,6 +549,7 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		(void)route_answer(n, from, m, P2P_ATTACH_ANS, w.p, w.len);
 	p2p_w_free(&w);
 	if ((l = link_by_peer(n, &who->node)) != NULL) {
+		l->client |= is_client;
 		if (at.send_update)
 			topo_send_update(n, &who->node, P2P_UPDATE_FULL);
 		return;
@@ -517,8 +558,10 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	    use->addr.addr, ip, sizeof(ip)) == NULL)
 		return;
 	l = link_connect(n, ip, use->addr.port, &who->node, 0);
-	if (l != NULL)
+	if (l != NULL) {
 		l->update_on_open = at.send_update;
+		l->client = is_client;
+	}
 }
 
 static void
@@ -533,6 +576,15 @@ on_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
 
 	if (p2p_update_req_decode(m->body, a, &u, &e) != 0) {
 		(void)route_error(n, from, m, P2P_ERR_INVALID_MESSAGE, e.what);
+		return;
+	}
+	if (n->opts.client) {
+		client_update(n, from, m, who, &u);
+		return;
+	}
+	if (client_is_client(n, &who->node)) {
+		(void)route_error(n, from, m, P2P_ERR_FORBIDDEN,
+		    "a client takes no place in the ring");
 		return;
 	}
 	answer_empty(n, from, m, P2P_UPDATE_ANS);
@@ -600,9 +652,12 @@ on_join(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		    "joining Node-ID differs from the signer");
 		return;
 	}
-	if (!joined(n) || link_by_peer(n, &who->node) == NULL) {
+	if (!joined(n) || link_by_peer(n, &who->node) == NULL ||
+	    client_is_client(n, &who->node)) {
 		(void)route_error(n, from, m, P2P_ERR_FORBIDDEN,
-		    joined(n) ? "Attach before Join" : "not in the ring yet");
+		    !joined(n) ? "not in the ring yet" :
+		    client_is_client(n, &who->node) ? "a client link cannot "
+		    "join" : "Attach before Join");
 		return;
 	}
 	flags = p2p_chord_add_peer(&n->chord, &who->node, node_now(n), &e);
@@ -611,8 +666,10 @@ on_join(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	    node_id_short(&who->node, id));
 	if (n->join == JOIN_ALONE)
 		n->join = JOIN_DONE;
-	if (flags >= 0)
+	if (flags >= 0) {
 		topo_update_neighbors(n);
+		client_notify_all(n);	/* the newcomer may own some */
+	}
 	store_ring_changed(n);	/* hand over what the newcomer owns */
 }
 
@@ -776,6 +833,15 @@ on_route_query(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		topo_send_update(n, &who->node, P2P_UPDATE_FULL);
 }
 
+/* What a client answers: Ping, PathTrack (it is a trace's last hop),
+ * AppAttach (its SIP usage) and Update (from its admitting peer). */
+static int
+client_answers(uint16_t code)
+{
+	return code == P2P_PING_REQ || code == P2P_PATH_TRACK_REQ ||
+	    code == P2P_APP_ATTACH_REQ || code == P2P_UPDATE_REQ;
+}
+
 void
 topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who)
@@ -787,6 +853,12 @@ topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	if (mem == NULL)
 		return;
 	p2p_arena_init(&a, mem, cap);
+	if (n->opts.client && !client_answers(m->code)) {
+		(void)route_error(n, from, m, P2P_ERR_FORBIDDEN,
+		    "a client node neither routes nor stores (RFC 6940 s3.2)");
+		free(mem);
+		return;
+	}
 	switch (m->code) {
 	case P2P_ATTACH_REQ:
 		on_attach(n, from, m, who, &a);
@@ -893,9 +965,13 @@ topo_tick(p2p_node *n, uint64_t now)
 				if (l->bootstrap)
 					link_close(l, "join timed out");
 			node_log(n, NLOG_INFO, "join not complete; trying again");
-			start_bootstrap(n);
+			topo_bootstrap(n);
 			n->join_deadline_ms = now + JOIN_TIMEOUT_MS;
 		}
+		return;
+	}
+	if (n->opts.client) {
+		client_tick(n, now);
 		return;
 	}
 	memset(&work, 0, sizeof(work));

@@ -147,8 +147,8 @@ node_alive() {
 # node_start I [BOOTSTRAP-ADDR] [extra run options...]: start node I on a
 # free loopback port (the node binds port 0 and reports the port it got),
 # then wait until it answers and is in the ring ("alone" for a first
-# node, "joined" for the others). Sets NT_NODE_PID[I], NT_NODE_ADDR[I],
-# NT_NODE_ID[I].
+# node, "joined" for the others, "connected" for a client). Sets
+# NT_NODE_PID[I], NT_NODE_ADDR[I], NT_NODE_ID[I].
 node_start() {
 	local i=$1 boot=${2:-} s state secs
 	shift
@@ -169,7 +169,7 @@ node_start() {
 		fi
 		if s=$(node_status "$i" 2>/dev/null); then
 			state=$(jq -r .state <<<"$s")
-			if [ "$state" = joined ] ||
+			if [ "$state" = joined ] || [ "$state" = connected ] ||
 			    { [ -z "$boot" ] && [ "$state" = alone ]; }; then
 				NT_NODE_ADDR[$i]=$(jq -r .listen <<<"$s")
 				NT_NODE_ID[$i]=$(jq -r .node_id <<<"$s")
