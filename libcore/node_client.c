@@ -58,13 +58,10 @@ client_uplink(p2p_node *n)
 
 	if (!n->opts.client)
 		return NULL;
-	if (n->join == JOIN_DONE &&
-	    (l = link_by_peer(n, &n->admitting)) != NULL)
+	if ((l = link_by_peer(n, &n->admitting)) != NULL)
 		return l;
 	if (n->client_has_cand && (l = link_by_peer(n, &n->client_cand)) !=
 	    NULL)
-		return l;
-	if ((l = link_by_peer(n, &n->admitting)) != NULL)
 		return l;
 	for (l = n->links; l != NULL; l = l->next)
 		if (l->open && l->has_peer && l->bootstrap)
