@@ -9,11 +9,13 @@ load lib_sip
 
 CL_PID=()	# client index -> PID
 CL_ID=()	# client index -> Node-ID
+CL_ADDR=()	# client index -> its listening address
 
 setup() {
 	sip_setup
 	CL_PID=()
 	CL_ID=()
+	CL_ADDR=()
 }
 
 teardown() {
@@ -53,6 +55,7 @@ cl_start() {
 	    $(boot_args) "$@" || return 1
 	CL_PID[$i]=${NT_NODE_PID[$i]}
 	CL_ID[$i]=${NT_NODE_ID[$i]}
+	CL_ADDR[$i]=${NT_NODE_ADDR[$i]}
 	unset "NT_NODE_PID[$i]" "NT_NODE_ADDR[$i]" "NT_NODE_ID[$i]"
 }
 
@@ -168,6 +171,46 @@ call_done() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"bootstrap"* ]]
+}
+
+# kit ARGS...: the test kit (its one-shot tools leave what the loop owns
+# to the exit).
+kit() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    p2p-testkit "$@"
+}
+
+@test "a client answers Ping and refuses to store, to route for others and Join" {
+	peers 3 4
+	cl_start 3
+	# straight to the client, over a link of peer 1's identity
+	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" --msg ping \
+	    --timeout 20
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "answer Ping"* ]]
+	# a Store addressed to the client itself
+	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" \
+	    --msg store-forged --dest "${CL_ID[3]}" --timeout 20
+	echo "$output"
+	[[ "$output" == "error Error_Forbidden a client node neither"* ]]
+	# a Store for a Resource-ID, and a Ping for a peer: not forwarded
+	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" \
+	    --msg store-forged --timeout 20
+	echo "$output"
+	[[ "$output" == "error Error_Forbidden a client node does not route"* ]]
+	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" --msg ping \
+	    --dest "${NT_NODE_ID[2]}" --timeout 20
+	echo "$output"
+	[[ "$output" == "error Error_Forbidden a client node does not route"* ]]
+	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" \
+	    --msg join-other --timeout 20
+	echo "$output"
+	[[ "$output" == "error Error_Forbidden a client node neither"* ]]
+	# still a client of its admitting peer alone
+	[ "$(cl_status 3 | jq -r .state)" = connected ]
+	[ "$(cl_status 3 | jq '.successors + .predecessors | length')" -eq 0 ]
+	cl_stores_nothing 3
 }
 
 # ---- a ring of 5 peers and 2 clients ---------------------------------------

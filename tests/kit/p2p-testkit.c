@@ -10,7 +10,7 @@
  *       then written as crl.pem into every node directory).
  *
  *   p2p-testkit send --dir NODEDIR --to IP:PORT --msg ping|join-other
- *                    [--corrupt-signature] [--timeout S]
+ *                    [--dest NODE-ID] [--corrupt-signature] [--timeout S]
  *       Open a TLS link with NODEDIR's identity, send one request to the
  *       node at the other end and print what came back: "answer <Code>",
  *       "error <Error_Name> <text>", "closed <reason>" or "timeout".
@@ -18,6 +18,9 @@
  *       store-forged is a StoreReq of a value under the identity's own
  *       user name (kind "single") whose StoredData signature has one bit
  *       flipped, sent to the Resource-ID;
+ *       --dest NODE-ID addresses the request to that Node-ID instead
+ *       (by default the node at the other end, store-forged the
+ *       Resource-ID);
  *       --corrupt-signature flips a bit of the signature value;
  *       --critical-option forward|destination adds a forwarding option of
  *       an unknown type with that critical flag.
@@ -303,6 +306,8 @@ static struct {
 	const char *msg;
 	int corrupt;
 	uint8_t option_flags;
+	p2p_id dest;		/* --dest: the Node-ID to address */
+	int has_dest;
 	uint32_t overlay;
 	int done;
 	int rc;
@@ -384,6 +389,10 @@ k_open(p2p_tls_conn *c)
 		m.dest = &rd;
 	} else {
 		die("--msg: ping, join-other or store-forged", NULL);
+	}
+	if (S.has_dest) {
+		p2p_dest_node(&d, &S.dest);
+		m.dest = &d;
 	}
 	m.body.p = body.p;
 	m.body.len = body.len;
@@ -507,6 +516,7 @@ cmd_send(int argc, char **argv)
 		{ "corrupt-signature", no_argument, NULL, 'c' },
 		{ "critical-option", required_argument, NULL, 'o' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "dest", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *to = NULL;
@@ -541,6 +551,11 @@ cmd_send(int argc, char **argv)
 				    NULL);
 			break;
 		case 'T': timeout = atof(optarg); break;
+		case 'D':
+			if (!p2p_id_from_hex(&S.dest, optarg))
+				die("--dest: a Node-ID, 32 hex digits", NULL);
+			S.has_dest = 1;
+			break;
 		default: return 2;
 		}
 	}
