@@ -180,32 +180,32 @@ kit() {
 	    p2p-testkit "$@"
 }
 
+# to_client I ARGS...: one request from peer 1's identity over a link of
+# its own straight to client I (run: $status, $output).
+to_client() {
+	local i=$1
+	shift
+	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[$i]}" --timeout 20 \
+	    "$@"
+	echo "$output"
+}
+
 @test "a client answers Ping and refuses to store, to route for others and Join" {
 	peers 3 4
 	cl_start 3
 	# straight to the client, over a link of peer 1's identity
-	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" --msg ping \
-	    --timeout 20
-	echo "$output"
+	to_client 3 --msg ping
 	[ "$status" -eq 0 ]
 	[[ "$output" == "answer Ping"* ]]
 	# a Store addressed to the client itself
-	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" \
-	    --msg store-forged --dest "${CL_ID[3]}" --timeout 20
-	echo "$output"
+	to_client 3 --msg store-forged --dest "${CL_ID[3]}"
 	[[ "$output" == "error Error_Forbidden a client node neither"* ]]
 	# a Store for a Resource-ID, and a Ping for a peer: not forwarded
-	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" \
-	    --msg store-forged --timeout 20
-	echo "$output"
+	to_client 3 --msg store-forged
 	[[ "$output" == "error Error_Forbidden a client node does not route"* ]]
-	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" --msg ping \
-	    --dest "${NT_NODE_ID[2]}" --timeout 20
-	echo "$output"
+	to_client 3 --msg ping --dest "${NT_NODE_ID[2]}"
 	[[ "$output" == "error Error_Forbidden a client node does not route"* ]]
-	run kit send --dir "$(node_dir 1)" --to "${CL_ADDR[3]}" \
-	    --msg join-other --timeout 20
-	echo "$output"
+	to_client 3 --msg join-other
 	[[ "$output" == "error Error_Forbidden a client node neither"* ]]
 	# still a client of its admitting peer alone
 	[ "$(cl_status 3 | jq -r .state)" = connected ]
