@@ -163,6 +163,24 @@ call_done() {
 	    "$NT_DIR/$answer.events")" -ge 50 ]
 }
 
+# cert_id I: the Node-ID in node directory I's certificate.
+cert_id() {
+	openssl x509 -in "$(node_dir "$1")/cert.pem" -noout \
+	    -ext subjectAltName | grep -o 'reload://0110[0-9a-f]\{32\}' |
+	    cut -c14-
+}
+
+# succ_of ID ID...: the first of the other ids clockwise from ID on the
+# ring (the one responsible for ID among them).
+succ_of() {
+	local me=$1
+	shift
+	printf '%s\n' "$@" | sort | awk -v me="$me" '
+	    NR == 1 { first = $0 }
+	    $0 > me && !found { found = $0 }
+	    END { print (found != "" ? found : first) }'
+}
+
 # ---- command line ----------------------------------------------------------
 
 @test "--client without a bootstrap peer is refused at start" {
@@ -370,4 +388,52 @@ to_client() {
 	out=$(p2p-node ping --json --timeout 20 --dir "$(node_dir \
 	    "$(st_first_live)")" "${CL_ID[5]}")
 	[ "$(jq -r .responder <<<"$out")" = "${CL_ID[5]}" ]
+}
+
+@test "a peer joining between a client and its admitting peer takes the client over: its Update tells the client at once" {
+	local ids=() i c=5 p=0 a pid boot rest=() others=() out
+	node_overlay 6
+	for i in 0 1 2 3 4; do
+		ids[$i]=$(cert_id "$i")
+	done
+	CL_ID[$c]=$(cert_id "$c")
+	# p: the peer responsible for the client once all five run; a: the
+	# one responsible while p is away
+	pid=$(succ_of "${CL_ID[$c]}" "${ids[@]}")
+	for i in 0 1 2 3 4; do
+		if [ "${ids[$i]}" = "$pid" ]; then
+			p=$i
+		else
+			rest+=("$i")
+			others+=("${ids[$i]}")
+		fi
+	done
+	a=$(succ_of "${CL_ID[$c]}" "${others[@]}")
+	[ "$a" != "$pid" ]
+	node_start "${rest[0]}"
+	boot=${NT_NODE_ADDR[${rest[0]}]}
+	for i in "${rest[@]:1}"; do
+		node_start "$i" "$boot"
+	done
+	node_wait_ring 120
+	# no periodic check within the test: only an Update can move it
+	cl_start "$c" --update-interval 600
+	[ "$(cl_admitting "$c")" = "$a" ]
+
+	node_start "$p" "$boot"
+	node_wait_ring 120
+	SECONDS=0
+	until [ "$(cl_admitting "$c")" = "$pid" ]; do
+		[ "$SECONDS" -lt $((30 * NT_SCALE)) ] || {
+			echo "client still at $(cl_admitting "$c")" >&2
+			return 1
+		}
+		sleep 0.5
+	done
+	grep -q "is no longer responsible for us" "$(node_log "$c")"
+	[ "$(jq .connections < <(cl_status "$c"))" -eq 1 ]
+	no_peer_routes_to "${CL_ID[$c]}"
+	out=$(p2p-node ping --json --timeout 20 --dir "$(node_dir "${rest[0]}")" \
+	    "${CL_ID[$c]}")
+	[ "$(jq -r .responder <<<"$out")" = "${CL_ID[$c]}" ]
 }
