@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "frame.h"
 #include "id.h"
 #include "node.h"
 
@@ -32,6 +33,7 @@ usage(FILE *f)
 "                    [--pid-file FILE]\n"
 "                    [--log-level error|warn|info|debug] [--syslog]\n"
 "                    [--update-interval S] [--ping-interval S]\n"
+"                    [--link-mtu BYTES]\n"
 "       p2p-node status|peers|stop [--json] [--socket PATH | --dir NODEDIR]\n"
 "       p2p-node ping|probe|route [--json] [--socket PATH | --dir NODEDIR]\n"
 "                    (NODE-ID | --resource NAME | --resource-id HEX)\n"
@@ -91,6 +93,7 @@ cmd_run(int argc, char **argv)
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "update-interval", required_argument, NULL, 'u' },
 		{ "ping-interval", required_argument, NULL, 'P' },
+		{ "link-mtu", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -117,6 +120,13 @@ cmd_run(int argc, char **argv)
 		case 's': o.socket = optarg; break;
 		case 'I': o.sip = optarg; break;
 		case 'D': daemonize = 1; break;
+		case 'M':
+			o.link_mtu = (size_t)p2p_cli_number("--link-mtu", optarg,
+			    P2P_FRAME_MAX_MSG);
+			if (o.link_mtu < P2P_LINK_MTU_MIN)
+				p2p_cli_die(P2P_EXIT_USAGE, "--link-mtu: at "
+				    "least %d bytes", P2P_LINK_MTU_MIN);
+			break;
 		case 'p': pidfile = optarg; break;
 		case 'S': o.use_syslog = 1; break;
 		case 'L':
@@ -237,6 +247,10 @@ print_status(FILE *out, const json_t *v, void *user)
 		json_object_foreach((json_t *)json_object_get(v, "counters"),
 		    k, val)
 			fprintf(out, "%-12s %lld\n", k,
+			    (long long)json_integer_value(val));
+		json_object_foreach((json_t *)json_object_get(v,
+		    "fragmentation"), k, val)
+			fprintf(out, "frag.%-7s %lld\n", k,
 			    (long long)json_integer_value(val));
 	}
 }

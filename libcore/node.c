@@ -307,6 +307,7 @@ static void
 node_free(p2p_node *n)
 {
 	sip_free(n);
+	route_free(n);
 	p2p_txn_table_free(&n->txns);
 	sipreg_free(n);
 	store_free(n);

@@ -24,7 +24,15 @@ typedef struct p2p_node_opts {
 	/* Timers; 0 takes the configuration's value (or the RFC's). */
 	unsigned update_interval_s;	/* chord-update-interval */
 	unsigned ping_interval_s;	/* chord-ping-interval */
+	/* The MTU of TLS links: the largest RELOAD message (or fragment,
+	 * forwarding header included) sent in one framed message; longer
+	 * ones are fragmented. 0: P2P_LINK_MTU_DEFAULT. */
+	size_t link_mtu;
 } p2p_node_opts;
+
+/* One TLS record's worth of plaintext (RFC 8446 s5.1). */
+#define P2P_LINK_MTU_DEFAULT	16384
+#define P2P_LINK_MTU_MIN	576
 
 /*
  * Run a node until it is stopped (control "stop", SIGINT, SIGTERM).

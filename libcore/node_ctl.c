@@ -12,6 +12,7 @@
  *   stop     leave the overlay and exit
  */
 #include "node_int.h"
+#include "frag.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,26 @@ id_array(const p2p_id *ids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, id_json(&ids[i]));
 	return a;
+}
+
+/* Fragments sent and the reassembly of those received (frag.h). */
+static json_t *
+frag_json(p2p_node *n)
+{
+	const p2p_reasm_stats *r = route_reasm_stats(n);
+
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "link_mtu", (json_int_t)(n->opts.link_mtu ? n->opts.link_mtu :
+	    P2P_LINK_MTU_DEFAULT),
+	    "fragments_tx", (json_int_t)n->st.fragments_tx,
+	    "fragments_rx", (json_int_t)r->fragments,
+	    "reassembled", (json_int_t)r->reassembled,
+	    "duplicates", (json_int_t)r->duplicates,
+	    "timeouts", (json_int_t)r->timeouts,
+	    "overflows", (json_int_t)r->overflows,
+	    "contradictions", (json_int_t)r->bad,
+	    "pending", (json_int_t)r->msgs_held,
+	    "pending_bytes", (json_int_t)r->bytes_held);
 }
 
 static void
@@ -94,6 +115,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	if (n->opts.client)
 		json_object_set_new(r, "admitting_peer", n->join == JOIN_DONE ?
 		    id_json(&n->admitting) : json_null());
+	json_object_set_new(r, "fragmentation", frag_json(n));
 	p2p_ctl_reply(req, r);
 }
 

@@ -7,7 +7,8 @@
  *   node_link.c   overlay links: TLS connections, FramedMessage framing,
  *                 the connection table
  *   node_route.c  receiving, forwarding and originating messages: via and
- *                 destination lists, TTL, signatures, transactions
+ *                 destination lists, TTL, signatures, transactions,
+ *                 reassembly of fragmented messages (frag.h)
  *   node_topo.c   Attach, Join, Update, Leave, Ping, Probe, RouteQuery
  *                 and the Chord events they drive
  *   node_ctl.c    the JSON-RPC methods of the control socket
@@ -61,6 +62,10 @@ typedef struct p2p_link {
 	p2p_frame_history hist;
 	uint64_t last_rx_ms;
 	uint64_t ping_sent_ms;	/* keepalive Ping outstanding since */
+	/* The largest message (or fragment) sent whole in one frame;
+	 * link_send fragments longer ones. TLS links: the node's
+	 * link_mtu; datagram links: their path's (dgram.h). */
+	size_t mtu;
 	char addr[64];
 	struct p2p_link *next;
 } p2p_link;
@@ -82,6 +87,7 @@ typedef struct node_stats {
 	uint64_t rx, tx, forwarded, delivered;
 	uint64_t bad_signature, malformed, dropped, errors_sent;
 	uint64_t links_refused;
+	uint64_t fragments_tx;	/* fragments sent (and re-fragmented) */
 	/* For the diagnostics (node_diag.c): per message code, framed
 	 * bytes, and their averages over 5 s periods. */
 	uint64_t msg_sent[NODE_MSG_SLOTS], msg_rcvd[NODE_MSG_SLOTS];
@@ -146,6 +152,7 @@ typedef struct p2p_node {
 	int client_has_cand;
 	uint64_t client_cand_until;
 	uint64_t client_check_ms;	/* next check of the admitting peer */
+	struct p2p_reasm *reasm;	/* node_route.c, made on first use */
 } p2p_node;
 
 /* node.c */
@@ -196,6 +203,10 @@ int route_error(p2p_node *n, p2p_link *from, const p2p_msg *req,
     uint16_t code, const char *info);
 void route_tick(p2p_node *n, uint64_t now);
 void route_link_gone(p2p_node *n, p2p_link *l);
+/* Reassembly counters (all zero before the first fragment came). */
+struct p2p_reasm_stats;
+const struct p2p_reasm_stats *route_reasm_stats(p2p_node *n);
+void route_free(p2p_node *n);
 /* The code and printable text of an Error answer; -1 if ans is not one. */
 int route_error_info(const p2p_msg *ans, uint16_t *code, char *text,
     size_t cap);

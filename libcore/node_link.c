@@ -4,8 +4,11 @@
  * roots, revocation data and the Node-ID we expect) carrying
  * FramedMessages. Every data frame is acknowledged at once; the ACKs are
  * only used as a sign of life (TLS over TCP already delivers in order).
+ * A message longer than the link's MTU goes out as fragments (frag.h),
+ * one frame each.
  */
 #include "node_int.h"
+#include "frag.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +125,7 @@ link_new(p2p_node *n, p2p_tls_conn *c, int outbound)
 	l->conn = c;
 	l->id = n->next_link_id++;
 	l->outbound = outbound;
+	l->mtu = n->opts.link_mtu ? n->opts.link_mtu : P2P_LINK_MTU_DEFAULT;
 	l->last_rx_ms = node_now(n);
 	p2p_frame_history_init(&l->hist);
 	l->next = n->links;
@@ -238,9 +242,10 @@ link_by_peer(p2p_node *n, const p2p_id *id)
 	return NULL;
 }
 
-int
-link_send(p2p_link *l, const uint8_t *msg, size_t len)
+static int
+send_frame(const uint8_t *msg, size_t len, void *arg)
 {
+	p2p_link *l = arg;
 	p2p_wbuf w;
 	int rc;
 
@@ -258,6 +263,19 @@ link_send(p2p_link *l, const uint8_t *msg, size_t len)
 		return -1;
 	l->node->st.tx++;
 	return 0;
+}
+
+int
+link_send(p2p_link *l, const uint8_t *msg, size_t len)
+{
+	int k;
+
+	if (len <= l->mtu)
+		return send_frame(msg, len, l);
+	k = p2p_frag_split(msg, len, l->mtu, send_frame, l);
+	if (k > 1)
+		l->node->st.fragments_tx += (uint64_t)k;
+	return k > 0 ? 0 : -1;
 }
 
 void

@@ -15,11 +15,25 @@
  * A client (node_client.c) sends everything that is not for itself or a
  * node it is linked to over its one link, and forwards nothing it
  * receives: a message it cannot deliver to itself is refused.
+ *
+ * Fragments (RFC 6940 s6.7) are routed like whole messages, each on its
+ * own header, and put together only where they are delivered (frag.h).
+ * Only the first fragment carries the message code, so a fragment cannot
+ * tell whether it belongs to a request: every fragment gets the previous
+ * hop appended to its via list (an answer's via list is not used), and
+ * only the first one of a request is answered with an error when it
+ * cannot go on. Reassembly is keyed by transaction id and the sender: the
+ * first via entry (the originator of a request that came over more than
+ * one hop), else the peer of the link it came on.
  */
 #include "node_int.h"
+#include "frag.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#define REASM_MAX_MSGS	32		/* messages in progress */
+#define REASM_MIN_BYTES	(256 * 1024)	/* held at least this much */
 
 enum { R_NONE = 0, R_LOCAL, R_LINK };
 
@@ -169,6 +183,7 @@ forward(p2p_node *n, p2p_link *from, p2p_link *to, p2p_msg *m,
     p2p_bytes payload, int is_req, p2p_arena *a)
 {
 	p2p_wbuf w;
+	int add_via = is_req || m->fragment != P2P_FRAG_WHOLE;
 
 	if (m->ttl == 0) {
 		if (is_req)
@@ -177,12 +192,14 @@ forward(p2p_node *n, p2p_link *from, p2p_link *to, p2p_msg *m,
 		n->st.dropped++;
 		return;
 	}
-	if (is_req && from != NULL && from->has_peer) {
+	if (add_via && from != NULL && from->has_peer) {
 		p2p_dest *via;
 
 		if (via_has(m, &n->ident.node)) {
-			(void)route_error(n, from, m, P2P_ERR_LOOP_DETECTED,
-			    "this node is already in the via list");
+			if (is_req)
+				(void)route_error(n, from, m,
+				    P2P_ERR_LOOP_DETECTED,
+				    "this node is already in the via list");
 			n->st.dropped++;
 			return;
 		}
@@ -213,6 +230,68 @@ forward(p2p_node *n, p2p_link *from, p2p_link *to, p2p_msg *m,
 	p2p_w_free(&w);
 }
 
+static p2p_reasm *
+reasm_get(p2p_node *n)
+{
+	p2p_reasm_limits lim;
+
+	if (n->reasm == NULL) {
+		memset(&lim, 0, sizeof(lim));
+		lim.max_msg = max_msg(n);
+		lim.max_bytes = 4 * lim.max_msg > REASM_MIN_BYTES ?
+		    4 * lim.max_msg : REASM_MIN_BYTES;
+		lim.max_msgs = REASM_MAX_MSGS;
+		lim.timeout_ms = P2P_REASM_TIMEOUT_MS;
+		n->reasm = p2p_reasm_new(&lim);
+	}
+	return n->reasm;
+}
+
+const struct p2p_reasm_stats *
+route_reasm_stats(p2p_node *n)
+{
+	static const p2p_reasm_stats none;
+
+	return n->reasm != NULL ? p2p_reasm_get_stats(n->reasm) : &none;
+}
+
+void
+route_free(p2p_node *n)
+{
+	p2p_reasm_free(n->reasm);
+	n->reasm = NULL;
+}
+
+/* A fragment for this node: hold it, and deliver the message once whole. */
+static void
+reassemble(p2p_node *n, p2p_link *from, const p2p_msg *m, const uint8_t *buf,
+    size_t len)
+{
+	p2p_reasm *r = reasm_get(n);
+	p2p_id sender = from->peer;
+	uint8_t *whole;
+	size_t wlen;
+	int st;
+
+	if (m->nvia > 0 && m->via[0].type == P2P_DEST_NODE)
+		sender = m->via[0].node;
+	if (r == NULL) {
+		n->st.dropped++;
+		return;
+	}
+	st = p2p_reasm_add(r, buf, len, &sender, node_now(n), &whole, &wlen);
+	if (st == P2P_REASM_DROP) {
+		n->st.dropped++;
+		node_log(n, NLOG_DEBUG, "from %s: fragment dropped "
+		    "(reassembly bounds or contradiction)", from->addr);
+	} else if (st == P2P_REASM_DONE) {
+		node_log(n, NLOG_DEBUG, "from %s: message of %zu bytes "
+		    "reassembled", from->addr, wlen);
+		deliver_local(n, from, whole, wlen);
+		free(whole);
+	}
+}
+
 void
 route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 {
@@ -240,14 +319,11 @@ route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 		node_log(n, NLOG_DEBUG, "from %s: other overlay", from->addr);
 		goto out;
 	}
-	code = peek_code(payload);
+	/* Only a first fragment (or a whole message) has the code. */
+	code = (m.fragment & P2P_FRAG_OFFSET_MASK) == 0 ? peek_code(payload) : 0;
 	is_req = p2p_code_is_request(code);
-	diag_count_msg(n, code, 0);
-	if (m.fragment != P2P_FRAG_WHOLE) {
-		/* This node never fragments and keeps no reassembly state. */
-		n->st.dropped++;
-		goto out;
-	}
+	if ((m.fragment & P2P_FRAG_OFFSET_MASK) == 0)
+		diag_count_msg(n, code, 0);
 	if (m.ttl > (n->cfg.initial_ttl ? n->cfg.initial_ttl :
 	    P2P_DEFAULT_TTL)) {
 		if (is_req)
@@ -258,7 +334,10 @@ route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 	}
 	switch (route_decide(n, &m, &to)) {
 	case R_LOCAL:
-		deliver_local(n, from, buf, len);
+		if (m.fragment != P2P_FRAG_WHOLE)
+			reassemble(n, from, &m, buf, len);
+		else
+			deliver_local(n, from, buf, len);
 		break;
 	case R_LINK:
 		if (!n->opts.client) {
@@ -597,7 +676,14 @@ resend(void *ctx, p2p_txn *x)
 void
 route_tick(p2p_node *n, uint64_t now)
 {
+	size_t k;
+
 	(void)p2p_txn_tick(&n->txns, now, resend, n);
+	if (n->reasm != NULL &&
+	    (k = p2p_reasm_expire(n->reasm, now)) > 0)
+		node_log(n, NLOG_INFO, "%zu fragmented message%s dropped "
+		    "incomplete after %u s", k, k == 1 ? "" : "s",
+		    P2P_REASM_TIMEOUT_MS / 1000);
 }
 
 void

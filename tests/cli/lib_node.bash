@@ -124,6 +124,13 @@ node_overlay() {
 	fi
 }
 
+# kit ARGS...: the fixture tool. Its own leak checking is off: it is not
+# under test, and its exit status carries the outcome.
+kit() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    p2p-testkit "$@"
+}
+
 # node_dir I: the directory of node I.
 node_dir() {
 	echo "$NT_DIR/o/n$1"

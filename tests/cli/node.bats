@@ -12,13 +12,6 @@ teardown() {
 	node_teardown
 }
 
-# kit ARGS...: the fixture tool. Its own leak checking is off: it is not
-# under test here, and its exit status carries the outcome.
-kit() {
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-	    p2p-testkit "$@"
-}
-
 # ---- command line ----------------------------------------------------------
 
 @test "--help prints usage and exits 0" {

@@ -3,14 +3,20 @@
  *
  *   p2p-testkit overlay --dir DIR --nodes N [--overlay NAME]
  *                       [--bad other-ca|expired|revoked]...
+ *                       [--max-message-size N] [--max-value-size N]
  *       A CA (DIR/ca), a signed configuration and N node directories
  *       DIR/n0 .. DIR/n<N-1> (key.pem, cert.pem, ca.pem, overlay.xml), as
  *       p2p-enroll leaves them. Each --bad adds DIR/<kind>: an identity
  *       from another CA, an expired one, or one the CA revoked (its CRL is
  *       then written as crl.pem into every node directory).
+ *       --max-message-size sets the configuration's max-message-size
+ *       (default 5000), --max-value-size the max-size of the private
+ *       kinds single, array, dictionary and node (default 4096).
  *
  *   p2p-testkit send --dir NODEDIR --to IP:PORT --msg ping|join-other
  *                    [--dest NODE-ID] [--corrupt-signature] [--timeout S]
+ *                    [--pad N] [--resource NAME]
+ *                    [--fragment MTU [--drop-last]]
  *       Open a TLS link with NODEDIR's identity, send one request to the
  *       node at the other end and print what came back: "answer <Code>",
  *       "error <Error_Name> <text>", "closed <reason>" or "timeout".
@@ -24,6 +30,11 @@
  *       --corrupt-signature flips a bit of the signature value;
  *       --critical-option forward|destination adds a forwarding option of
  *       an unknown type with that critical flag.
+ *       --pad N gives a ping N bytes of padding, --resource NAME sends
+ *       it to NAME's Resource-ID (through the node) instead of the node; --fragment MTU sends the
+ *       message as fragments of at most MTU bytes (frag.h), and with
+ *       --drop-last all of them but the last. The number of fragments
+ *       sent goes to standard error.
  *       Exit 0 when an answer (or Error) came, 1 otherwise.
  */
 #include <getopt.h>
@@ -36,6 +47,7 @@
 #include "body_link.h"
 #include "body_store.h"
 #include "config.h"
+#include "frag.h"
 #include "frame.h"
 #include "ident.h"
 #include "msg.h"
@@ -137,10 +149,13 @@ cmd_overlay(int argc, char **argv)
 		{ "nodes", required_argument, NULL, 'n' },
 		{ "overlay", required_argument, NULL, 'o' },
 		{ "bad", required_argument, NULL, 'b' },
+		{ "max-message-size", required_argument, NULL, 'M' },
+		{ "max-value-size", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *overlay = "test.p2psip", *bad[8];
 	size_t nbad = 0;
+	unsigned long max_msg = 0, max_value = 4096;
 	int nodes = 0, c;
 	p2p_err e = { 0 };
 	char p[1024], cadir[1024], user[128];
@@ -151,6 +166,8 @@ cmd_overlay(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'n': nodes = atoi(optarg); break;
 		case 'o': overlay = optarg; break;
+		case 'M': max_msg = strtoul(optarg, NULL, 10); break;
+		case 'V': max_value = strtoul(optarg, NULL, 10); break;
 		case 'b':
 			if (nbad < 8)
 				bad[nbad++] = optarg;
@@ -192,6 +209,8 @@ cmd_overlay(int argc, char **argv)
 	cf.instance_name = strdup(overlay);
 	cf.sequence = 1;
 	cf.no_ice = 1;
+	if (max_msg > 0)
+		cf.max_message_size = (uint32_t)max_msg;
 	if (p2p_cert_to_der(ca, &der, &dl, &e) != 0 ||
 	    p2p_config_add_root_cert(&cf, der, dl) != 0)
 		die("root cert", &e);
@@ -224,7 +243,7 @@ cmd_overlay(int argc, char **argv)
 			k.model = own[i].model;
 			k.policy = own[i].policy;
 			k.max_count = own[i].max_count;
-			k.max_size = 4096;
+			k.max_size = (uint32_t)max_value;
 			if (p2p_config_add_kind(&cf, &k) != 0)
 				die("kinds", NULL);
 		}
@@ -309,12 +328,36 @@ static struct {
 	p2p_id dest;		/* --dest: the Node-ID to address */
 	int has_dest;
 	uint32_t overlay;
+	size_t pad, frag_mtu;
+	const char *resource;
+	int drop_last;
+	uint32_t seq;
 	int done;
 	int rc;
 	uint8_t rx[1 << 16];
 	size_t rxlen;
 	uv_timer_t timer;
 } S;
+
+/* Send one message or fragment in a frame of its own. */
+static int
+k_frame(const uint8_t *msg, size_t len, void *arg)
+{
+	p2p_frag_hdr h;
+	p2p_wbuf f;
+
+	if (S.drop_last && p2p_frag_peek(msg, len, &h) == 0 &&
+	    (h.fragment & P2P_FRAG_LAST))
+		return 0;
+	p2p_w_init(&f, 0);
+	if (p2p_frame_data_encode(&f, S.seq++, msg, len) != 0) {
+		p2p_w_free(&f);
+		return -1;
+	}
+	p2p_tls_write(arg, f.p, f.len);
+	p2p_w_free(&f);
+	return 0;
+}
 
 static void
 k_open(p2p_tls_conn *c)
@@ -326,7 +369,7 @@ k_open(p2p_tls_conn *c)
 	p2p_dest d;
 	p2p_cert cert;
 	p2p_sigbuf sb;
-	p2p_wbuf body, w, f;
+	p2p_wbuf body, w;
 
 	if (peer == NULL || p2p_cert_info_get(peer, &ci, &e) != 0 ||
 	    ci.nids == 0)
@@ -341,7 +384,17 @@ k_open(p2p_tls_conn *c)
 	m.ndest = 1;
 	p2p_w_init(&body, 64);
 	if (strcmp(S.msg, "ping") == 0) {
-		p2p_ping_req pr = { { NULL, 0 } };
+		static uint8_t pad[65535];
+		p2p_ping_req pr = { { pad, S.pad } };
+		static p2p_id prid;
+		static p2p_dest pd;
+		for (size_t i = 0; i < S.pad; i++)
+			pad[i] = (uint8_t)i;
+		if (S.resource != NULL) {
+			p2p_id_from_name(&prid, S.resource, strlen(S.resource));
+			p2p_dest_resource(&pd, &prid);
+			m.dest = &pd;
+		}
 		m.code = P2P_PING_REQ;
 		p2p_ping_req_encode(&body, &pr);
 	} else if (strcmp(S.msg, "join-other") == 0) {
@@ -411,14 +464,19 @@ k_open(p2p_tls_conn *c)
 	if (S.corrupt && m.sig.value.len > 0)
 		sb.b[m.sig.value.len / 2] ^= 0x01;
 	p2p_w_init(&w, 0);
-	p2p_w_init(&f, 0);
-	if (p2p_msg_encode(&w, &m) != 0 ||
-	    p2p_frame_data_encode(&f, 0, w.p, w.len) != 0)
+	if (p2p_msg_encode(&w, &m) != 0)
 		die("encode", NULL);
-	p2p_tls_write(c, f.p, f.len);
+	if (S.frag_mtu > 0) {
+		int k = p2p_frag_split(w.p, w.len, S.frag_mtu, k_frame, c);
+		if (k < 0)
+			die("fragment", NULL);
+		fprintf(stderr, "p2p-testkit: %d fragments sent\n",
+		    k - S.drop_last);
+	} else if (k_frame(w.p, w.len, c) != 0) {
+		die("encode", NULL);
+	}
 	p2p_w_free(&body);
 	p2p_w_free(&w);
-	p2p_w_free(&f);
 }
 
 static void
@@ -517,6 +575,10 @@ cmd_send(int argc, char **argv)
 		{ "critical-option", required_argument, NULL, 'o' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "dest", required_argument, NULL, 'D' },
+		{ "pad", required_argument, NULL, 'p' },
+		{ "fragment", required_argument, NULL, 'f' },
+		{ "drop-last", no_argument, NULL, 'l' },
+		{ "resource", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *to = NULL;
@@ -556,6 +618,10 @@ cmd_send(int argc, char **argv)
 				die("--dest: a Node-ID, 32 hex digits", NULL);
 			S.has_dest = 1;
 			break;
+		case 'p': S.pad = strtoul(optarg, NULL, 10) & 0xffff; break;
+		case 'f': S.frag_mtu = strtoul(optarg, NULL, 10); break;
+		case 'l': S.drop_last = 1; break;
+		case 'r': S.resource = optarg; break;
 		default: return 2;
 		}
 	}
