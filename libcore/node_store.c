@@ -924,6 +924,21 @@ fetch_or_stat(p2p_node *n, p2p_ctl_req *req, json_t *params, int stat)
 	p2p_w_free(&body);
 }
 
+/* The name of a kind of this overlay, for people; NULL if it has none. */
+static const char *
+kind_name(p2p_node *n, uint32_t id)
+{
+	char num[16];
+	const p2p_kind_def *d;
+	const p2p_kind_info *b = p2p_kind_by_id(id);
+
+	snprintf(num, sizeof(num), "%lu", (unsigned long)id);
+	d = p2p_config_kind(&n->cfg, num);
+	if (d != NULL && d->label != NULL)
+		return d->label;
+	return b != NULL ? b->name : NULL;
+}
+
 static void
 find_answer(p2p_node *n, void *user, enum p2p_txn_status st,
     const p2p_msg *ans, const p2p_sig_who *who)
@@ -936,7 +951,6 @@ find_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	json_t *res = json_array();
 	char hex[P2P_ID_HEXLEN + 1], at[P2P_ID_HEXLEN + 1];
 
-	(void)n;
 	p2p_arena_init(&a, mem, sizeof(mem));
 	if (st != P2P_TXN_ANSWERED || ans->code != P2P_FIND_ANS ||
 	    p2p_find_ans_decode(ans->body, &a, &fa, &e) != 0) {
@@ -947,9 +961,12 @@ find_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	}
 	for (size_t i = 0; i < fa.nresults; i++) {
 		const p2p_find_kind *f = &fa.results[i];
-		json_array_append_new(res, json_pack("{s:I,s:o}", "kind",
-		    (json_int_t)f->kind, "closest", p2p_find_kind_is_none(f) ?
-		    json_null() : hex_json(f->closest.p, f->closest.len)));
+		const char *name = kind_name(n, f->kind);
+		json_array_append_new(res, json_pack("{s:I,s:o,s:o}", "kind",
+		    (json_int_t)f->kind, "name", name != NULL ?
+		    json_string(name) : json_null(), "closest",
+		    p2p_find_kind_is_none(f) ? json_null() :
+		    hex_json(f->closest.p, f->closest.len)));
 	}
 	p2p_ctl_reply(c->req, json_pack("{s:s,s:s,s:o}",
 	    "resource_id", p2p_id_hex(&c->rid, hex),
