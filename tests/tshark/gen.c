@@ -9,6 +9,8 @@
  *   gen -b DIR     write each body as DIR/<name>: the message code (2
  *                  bytes, big-endian) followed by the body, the input
  *                  format of the fuzz_body target
+ *   gen -f         a PingReq split into fragments (frag.h), one framed
+ *                  fragment per line: "0000 <hex>"
  *
  * Exit 0 on success, 1 if anything failed to encode or write.
  */
@@ -20,6 +22,7 @@
 
 #include "body.h"
 #include "certs.h"
+#include "frag.h"
 #include "frame.h"
 #include "msg.h"
 #include "samples.h"
@@ -152,18 +155,69 @@ out:
 	return rc;
 }
 
+/* One framed fragment per line, as text2pcap reads them. */
+static int
+print_fragment(const uint8_t *frag, size_t len, void *arg)
+{
+	uint32_t *seq = arg;
+	p2p_wbuf w;
+	int rc;
+
+	p2p_w_init(&w, 0);
+	rc = p2p_frame_data_encode(&w, (*seq)++, frag, len);
+	if (rc == 0) {
+		printf("0000");
+		for (size_t j = 0; j < w.len; j++)
+			printf(" %02x", w.p[j]);
+		printf("\n");
+	}
+	p2p_w_free(&w);
+	return rc;
+}
+
+/* A PingReq with 3000 bytes of padding, in fragments of at most 1200
+ * bytes (frag.h). */
+static int
+print_fragments(void)
+{
+	static uint8_t pad[3000];
+	p2p_ping_req pr = { { pad, sizeof(pad) } };
+	p2p_wbuf body, msg;
+	p2p_msg m;
+	uint32_t seq = 1;
+	int n = -1;
+
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = (uint8_t)i;
+	p2p_w_init(&body, 0);
+	p2p_w_init(&msg, 0);
+	build_envelope(&m, 1);
+	m.code = P2P_PING_REQ;
+	if (p2p_ping_req_encode(&body, &pr) == 0) {
+		m.body = sample_mem(body.p, body.len);
+		if (p2p_msg_encode(&msg, &m) == 0)
+			n = p2p_frag_split(msg.p, msg.len, 1200, print_fragment,
+			    &seq);
+	}
+	p2p_w_free(&body);
+	p2p_w_free(&msg);
+	return n > 1 && fflush(stdout) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	samples_init();
 	if (argc == 1)
 		return print_messages();
+	if (argc == 2 && strcmp(argv[1], "-f") == 0)
+		return print_fragments();
 	if (argc == 3 && strcmp(argv[1], "-b") == 0) {
 		for (size_t i = 0; i < nsamples; i++)
 			if (write_body(argv[2], &samples[i]) != 0)
 				return 1;
 		return 0;
 	}
-	fprintf(stderr, "usage: gen [-b dir]\n");
+	fprintf(stderr, "usage: gen [-b dir | -f]\n");
 	return 2;
 }
