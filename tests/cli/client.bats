@@ -191,13 +191,6 @@ succ_of() {
 	[[ "$output" == *"bootstrap"* ]]
 }
 
-# kit ARGS...: the test kit (its one-shot tools leave what the loop owns
-# to the exit).
-kit() {
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-	    p2p-testkit "$@"
-}
-
 # to_client I ARGS...: one request from peer 1's identity over a link of
 # its own straight to client I (run: $status, $output).
 to_client() {
