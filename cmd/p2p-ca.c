@@ -4,6 +4,7 @@
  *   p2p-ca init --dir DIR --overlay NAME [--key-type ec|rsa]
  *       [--enroll-url URL] [--bootstrap HOST:PORT]...
  *       [--self-signed-permitted] [--max-ids-per-user N]
+ *       [--max-message-size BYTES] [--max-value-size BYTES]
  *   p2p-ca user add|del|list --dir DIR [NAME] [--password-file F]
  *       [--quota N] [--json]
  *   p2p-ca serve --dir DIR --listen ADDR:PORT [--request-timeout S]
@@ -34,6 +35,7 @@ usage(FILE *f)
 "usage: p2p-ca init --dir DIR --overlay NAME [--key-type ec|rsa]\n"
 "              [--enroll-url URL] [--bootstrap HOST:PORT]...\n"
 "              [--self-signed-permitted] [--max-ids-per-user N]\n"
+"              [--max-message-size BYTES] [--max-value-size BYTES]\n"
 "       p2p-ca user add --dir DIR [--password-file F] [--quota N] NAME\n"
 "       p2p-ca user del --dir DIR NAME\n"
 "       p2p-ca user list --dir DIR [--json]\n"
@@ -140,6 +142,8 @@ cmd_init(int argc, char **argv)
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "self-signed-permitted", no_argument, NULL, 's' },
 		{ "max-ids-per-user", required_argument, NULL, 'm' },
+		{ "max-message-size", required_argument, NULL, 'M' },
+		{ "max-value-size", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *boot[64];
@@ -175,6 +179,14 @@ cmd_init(int argc, char **argv)
 		case 'm':
 			o.max_ids_per_user = count_arg(optarg,
 			    "--max-ids-per-user", P2P_CERT_MAX_IDS);
+			break;
+		case 'M':
+			o.max_message_size = count_arg(optarg,
+			    "--max-message-size", 0xffffff);
+			break;
+		case 'V':
+			o.max_value_size = count_arg(optarg,
+			    "--max-value-size", 0xffffff);
 			break;
 		default: bad_usage(NULL, NULL);
 		}

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "ca.h"
 #include "config.h"
+#include "frame.h"
 #include "sign.h"
 
 #define SALT_LEN	16
@@ -552,7 +553,7 @@ p2p_ca_user_list(const p2p_ca *ca)
  * own Node-ID (NODE-MATCH).
  */
 static int
-add_kinds(p2p_config *c)
+add_kinds(p2p_config *c, uint32_t max_size)
 {
 	static const struct {
 		uint32_t id;
@@ -588,7 +589,7 @@ add_kinds(p2p_config *c)
 		k.model = own[i].model;
 		k.policy = own[i].policy;
 		k.max_count = own[i].max_count;
-		k.max_size = 4096;
+		k.max_size = max_size;
 		if (p2p_config_add_kind(c, &k) != 0)
 			return -1;
 	}
@@ -640,6 +641,7 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	uint8_t *der = NULL;
 	size_t len;
 	p2p_err e;
+	uint32_t value_size;
 	int rc = 0;
 
 	if (p2p_config_init(c) != 0 || signers == NULL ||
@@ -653,6 +655,12 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	c->self_signed_digest = P2P_DIGEST_SHA256;
 	c->clients_permitted = 1;
 	c->no_ice = 1;
+	if (json_integer_value(json_object_get(ca->state,
+	    "max_message_size")) > 0)
+		c->max_message_size = (uint32_t)json_integer_value(
+		    json_object_get(ca->state, "max_message_size"));
+	value_size = (uint32_t)json_integer_value(json_object_get(ca->state,
+	    "max_value_size"));
 	if ((c->instance_name = strdup(p2p_ca_overlay(ca))) == NULL ||
 	    p2p_cert_to_der(ca->cert, &der, &len, &e) != 0 ||
 	    p2p_config_add_root_cert(c, der, len) != 0 ||
@@ -662,7 +670,9 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	    add_bootstrap(c, json_object_get(ca->state, "bootstrap")) != 0 ||
 	    add_ids(&c->config_signers, &c->nconfig_signers, signers) != 0 ||
 	    add_ids(&c->bad_nodes, &c->nbad_nodes,
-	    json_object_get(ca->state, "bad_nodes")) != 0 || add_kinds(c) != 0)
+	    json_object_get(ca->state, "bad_nodes")) != 0 ||
+	    add_kinds(c, value_size > 0 ? value_size :
+	    P2P_CA_DEFAULT_VALUE_SIZE) != 0)
 		rc = efail(err, errlen, "cannot build the configuration");
 	json_decref(signers);
 	free(der);
@@ -869,6 +879,13 @@ init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 	    o->self_signed_permitted, "bootstrap", bs, "signer_node_id",
 	    p2p_id_hex(signer, hex), "certs", "bad_nodes", "key_type",
 	    o->key_type == P2P_KEY_RSA2048 ? "rsa" : "ec");
+	if (st != NULL && ((o->max_message_size > 0 && json_object_set_new(st,
+	    "max_message_size", json_integer(o->max_message_size)) != 0) ||
+	    (o->max_value_size > 0 && json_object_set_new(st,
+	    "max_value_size", json_integer(o->max_value_size)) != 0))) {
+		json_decref(st);
+		return NULL;
+	}
 	if (st != NULL && o->enroll_url != NULL &&
 	    set_urls(st, o->enroll_url) != 0) {
 		json_decref(st);
@@ -892,6 +909,14 @@ init_check(const p2p_ca_init_opts *o, char *err, size_t errlen)
 	if (o->max_ids_per_user > P2P_CERT_MAX_IDS)
 		return efail(err, errlen, "--max-ids-per-user must be 1..%d",
 		    P2P_CERT_MAX_IDS);
+	if (o->max_message_size > 0 && (o->max_message_size <
+	    P2P_DEFAULT_MAX_MSG || o->max_message_size > P2P_FRAME_MAX_MSG))
+		return efail(err, errlen, "--max-message-size must be %d..%u",
+		    P2P_DEFAULT_MAX_MSG, P2P_FRAME_MAX_MSG);
+	if (o->max_value_size > (o->max_message_size > 0 ?
+	    o->max_message_size : P2P_DEFAULT_MAX_MSG))
+		return efail(err, errlen, "--max-value-size must not exceed "
+		    "the max-message-size");
 	if (o->enroll_url != NULL && (strncmp(o->enroll_url, "https://", 8) !=
 	    0 || strlen(o->enroll_url) < 9 || strpbrk(o->enroll_url,
 	    " \t\r\n<>\"&'") != NULL))

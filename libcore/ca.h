@@ -67,7 +67,14 @@ typedef struct p2p_ca_init_opts {
 	size_t nbootstrap;
 	int self_signed_permitted;
 	unsigned max_ids_per_user;	/* 0: P2P_CA_DEFAULT_QUOTA */
+	/* The configuration's max-message-size (0: 5000, the RFC's) and
+	 * the max-size of the private kinds (0: 4096): values larger than
+	 * a few kilobytes need both raised (messages are then fragmented
+	 * on links with a smaller MTU). */
+	unsigned max_message_size;
+	unsigned max_value_size;
 } p2p_ca_init_opts;
+#define P2P_CA_DEFAULT_VALUE_SIZE	4096
 
 /* An open CA directory. */
 typedef struct p2p_ca {

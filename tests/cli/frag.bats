@@ -167,3 +167,30 @@ overlay() {
 	[ "$NT_EXIT" -eq 0 ]
 	! grep -q "Sanitizer" "$(node_log 0)"
 }
+
+@test "p2p-ca init --max-message-size, --max-value-size: an overlay for large values" {
+	local d=$NT_DIR/ca
+	run p2p-ca init --dir "$d" --overlay big.p2psip \
+	    --max-message-size 70000 --max-value-size 65536
+	[ "$status" -eq 0 ]
+	grep -q "<max-message-size>70000</max-message-size>" "$d/overlay.xml"
+	[ "$(grep -c "<max-size>65536</max-size>" "$d/overlay.xml")" -eq 4 ]
+	# Defaults: the RFC's 5000 and 4096 for the private kinds.
+	run p2p-ca init --dir "$NT_DIR/ca2" --overlay small.p2psip
+	[ "$status" -eq 0 ]
+	grep -q "<max-message-size>5000</max-message-size>" \
+	    "$NT_DIR/ca2/overlay.xml"
+	[ "$(grep -c "<max-size>4096</max-size>" "$NT_DIR/ca2/overlay.xml")" \
+	    -ge 4 ]
+	run p2p-ca init --dir "$NT_DIR/ca3" --overlay x.p2psip \
+	    --max-message-size 100
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--max-message-size must be"* ]]
+	run p2p-ca init --dir "$NT_DIR/ca4" --overlay x.p2psip \
+	    --max-value-size 6000
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"must not exceed"* ]]
+	run p2p-ca init --dir "$NT_DIR/ca5" --overlay x.p2psip \
+	    --max-value-size 0
+	[ "$status" -eq 2 ]
+}
