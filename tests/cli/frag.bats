@@ -100,8 +100,8 @@ overlay() {
 	grep -q "reassembled" "$(node_log "$(st_index "$resp")")"
 }
 
-@test "fragments are forwarded as they are and put together only at the destination" {
-	local name resp k=0 r before_fwd
+@test "fragments are forwarded, split again for a smaller MTU, and put together only at the destination" {
+	local name resp k=0 r before_fwd before_tx
 	overlay 3 4
 	# A resource that node 0 is not responsible for.
 	for k in $(seq 1 40); do
@@ -112,22 +112,26 @@ overlay() {
 	[ "$resp" != "${NT_NODE_ID[0]}" ]
 	r=$(st_index "$resp")
 	before_fwd=$(node_counter 0 forwarded)
+	before_tx=$(frag 0 fragments_tx)
 	# n3's identity (a node that does not run) pings the resource
-	# through node 0, in fragments of at most 1000 bytes.
+	# through node 0, in fragments of at most 3000 bytes: more than
+	# node 0's links take, so it splits each one again.
 	run kit send --dir "$(node_dir 3)" --to "${NT_NODE_ADDR[0]}" \
-	    --msg ping --pad 20000 --resource "$name" --fragment 1000 \
+	    --msg ping --pad 20000 --resource "$name" --fragment 3000 \
 	    --timeout 20
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"answer PingAns"* ]]
 	[[ "$output" =~ ([0-9]+)\ fragments\ sent ]]
 	k=${BASH_REMATCH[1]}
-	[ "$k" -ge 20 ]
-	# Node 0 forwarded every fragment and reassembled none of them.
+	[ "$k" -ge 7 ]
+	# Node 0 forwarded every fragment, in at least two pieces each, and
+	# reassembled none of them.
 	[ $(($(node_counter 0 forwarded) - before_fwd)) -ge "$k" ]
+	[ $(($(frag 0 fragments_tx) - before_tx)) -ge $((2 * k)) ]
 	[ "$(frag 0 fragments_rx)" -eq 0 ]
-	# The responsible node took them all in and made one message.
-	[ "$(frag "$r" fragments_rx)" -ge "$k" ]
+	# The responsible node took all the pieces in and made one message.
+	[ "$(frag "$r" fragments_rx)" -ge $((2 * k)) ]
 	[ "$(frag "$r" reassembled)" -ge 1 ]
 	[ "$(frag "$r" pending)" -eq 0 ]
 }
