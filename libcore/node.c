@@ -272,6 +272,7 @@ on_stop_timer(uv_timer_t *t)
 	p2p_node *n = t->data;
 
 	link_close_all(n);
+	link_udp_close(n);
 	if (n->listener != NULL) {
 		p2p_tls_listener_close(n->listener);
 		n->listener = NULL;
@@ -318,6 +319,10 @@ node_free(p2p_node *n)
 		p2p_tls_ctx_free(n->tls_srv);
 	if (n->tls_cli != NULL)
 		p2p_tls_ctx_free(n->tls_cli);
+	if (n->dtls_srv != NULL)
+		p2p_tls_ctx_free(n->dtls_srv);
+	if (n->dtls_cli != NULL)
+		p2p_tls_ctx_free(n->dtls_cli);
 	free(n->overlay);
 }
 
@@ -444,6 +449,7 @@ out:
 	p2p_tls_set_log(NULL, NULL);
 	if (n->listener != NULL)
 		p2p_tls_listener_close(n->listener);
+	link_udp_close(n);
 	if (n->ctl != NULL)
 		p2p_ctl_server_stop(n->ctl);
 	uv_walk(n->loop, close_walk, NULL);

@@ -129,11 +129,13 @@ m_peers(p2p_ctl_req *req, json_t *params, void *user)
 	for (p2p_link *l = n->links; l != NULL; l = l->next) {
 		if (!l->open)
 			continue;
-		json_array_append_new(a, json_pack("{s:o,s:s,s:s,s:b,s:b}",
+		json_array_append_new(a, json_pack("{s:o,s:s,s:s,s:b,s:b,s:s,s:I}",
 		    "node_id", id_json(&l->peer), "addr", l->addr,
 		    "direction", l->outbound ? "out" : "in",
 		    "routable", p2p_chord_knows(&n->chord, &l->peer),
-		    "client", l->client));
+		    "client", l->client,
+		    "link_type", link_type_name(l->type),
+		    "mtu", (json_int_t)l->mtu));
 	}
 	p2p_ctl_reply(req, a);
 }

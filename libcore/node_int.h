@@ -4,8 +4,9 @@
  * One libuv loop owns everything; no threads. The pieces:
  *   node.c        setup (identity, configuration, trust, listener), the
  *                 periodic tick, logging, stop
- *   node_link.c   overlay links: TLS connections, FramedMessage framing,
- *                 the connection table
+ *   node_link.c   overlay links: TLS over TCP or DTLS over UDP (the one
+ *                 UDP socket, rlink's reliability), FramedMessage
+ *                 framing, the connection table
  *   node_route.c  receiving, forwarding and originating messages: via and
  *                 destination lists, TTL, signatures, transactions,
  *                 reassembly of fragmented messages (frag.h)
@@ -38,6 +39,9 @@
 #include "sign.h"
 #include "tls.h"
 #include "txn.h"
+#include "dtls.h"
+#include "rlink.h"
+#include "udpmux.h"
 
 enum { NLOG_ERROR = 0, NLOG_WARN, NLOG_INFO, NLOG_DEBUG };
 
@@ -45,7 +49,12 @@ struct p2p_node;
 
 typedef struct p2p_link {
 	struct p2p_node *node;
+	/* The transport: a TLS connection, or DTLS with the reliability
+	 * layer (dtls set). Only node_link.c looks inside. */
 	p2p_tls_conn *conn;
+	p2p_dtls *dtls;
+	p2p_rlink *rl;
+	enum p2p_link_type type;	/* OverlayLinkType of this link */
 	uint64_t id;
 	p2p_id peer;		/* from the verified certificate */
 	int has_peer;
@@ -64,7 +73,8 @@ typedef struct p2p_link {
 	uint64_t ping_sent_ms;	/* keepalive Ping outstanding since */
 	/* The largest message (or fragment) sent whole in one frame;
 	 * link_send fragments longer ones. TLS links: the node's
-	 * link_mtu; datagram links: their path's (dgram.h). */
+	 * link_mtu; DTLS links: one record on their path (the path's
+	 * MTU less the DTLS and framing overhead), set when open. */
 	size_t mtu;
 	char addr[64];
 	struct p2p_link *next;
@@ -104,6 +114,8 @@ typedef struct pending_attach {
 
 #define NODE_MAX_PENDING_ATTACH 64
 #define NODE_MAX_LINKS 512
+/* Inbound DTLS handshakes under way at once (after the cookie). */
+#define NODE_MAX_HALF_OPEN 32
 
 typedef struct p2p_node {
 	uv_loop_t *loop;
@@ -117,6 +129,13 @@ typedef struct p2p_node {
 	p2p_tls_listener *listener;
 	char listen_ip[48];
 	uint16_t listen_port;
+	/* DTLS links (overlay-link-protocol DTLS): contexts, the UDP
+	 * socket on the listener's port number. */
+	p2p_tls_ctx *dtls_srv, *dtls_cli;
+	p2p_udpmux *udp;
+	uint16_t udp_port;
+	int link_tls, link_dtls;	/* link protocols the overlay allows */
+	enum p2p_link_type link_pref;	/* the one we offer and use first */
 	p2p_chord chord;
 	enum join_state join;
 	p2p_id admitting;	/* the peer we join through (a client: the
@@ -165,8 +184,15 @@ const char *node_id_short(const p2p_id *id, char buf[9]);
 
 /* node_link.c */
 int link_listen(p2p_node *n, char *err, size_t errlen);
-p2p_link *link_connect(p2p_node *n, const char *ip, int port,
-    const p2p_id *expect, int bootstrap);
+/* A link of the given OverlayLinkType (TLS-TCP-FH-NO-ICE or
+ * DTLS-UDP-SR-NO-ICE) to ip:port. */
+p2p_link *link_connect(p2p_node *n, enum p2p_link_type type, const char *ip,
+    int port, const p2p_id *expect, int bootstrap);
+/* Does this node make and take links of this OverlayLinkType? */
+int link_type_ok(const p2p_node *n, uint8_t type);
+const char *link_type_name(enum p2p_link_type type);
+/* Close the UDP socket and the links over it (stopping). */
+void link_udp_close(p2p_node *n);
 p2p_link *link_by_peer(p2p_node *n, const p2p_id *id);
 /* A TLS context with this node's certificate and the overlay's roots,
  * whose peers are judged by cb (other connections than overlay links). */

@@ -1,11 +1,19 @@
 /*
- * node_link: overlay links. Each is a TLS connection (mutually
- * authenticated, the peer's certificate checked against the overlay's
- * roots, revocation data and the Node-ID we expect) carrying
- * FramedMessages. Every data frame is acknowledged at once; the ACKs are
- * only used as a sign of life (TLS over TCP already delivers in order).
- * A message longer than the link's MTU goes out as fragments (frag.h),
- * one frame each.
+ * node_link: overlay links. Each is a TLS connection over TCP
+ * (TLS-TCP-FH-NO-ICE) or a DTLS association over the node's one UDP
+ * socket (DTLS-UDP-SR-NO-ICE), mutually authenticated, the peer's
+ * certificate checked against the overlay's roots, revocation data and
+ * the Node-ID we expect, carrying FramedMessages. Which ones a node makes
+ * and takes comes from the configuration's overlay-link-protocol list;
+ * the first is the one it offers in Attach and uses to bootstrap.
+ *
+ * On TLS every data frame is acknowledged at once and the ACKs are only
+ * a sign of life (TCP already delivers in order). On DTLS each frame is
+ * one record and rlink.c makes delivery reliable (s6.6.3): a link whose
+ * peer stops acknowledging is closed. A message longer than the link's
+ * MTU goes out as fragments (frag.h), one frame each.
+ *
+ * The rest of the node sees only p2p_link, link_send and link_close.
  */
 #include "node_int.h"
 #include "frag.h"
@@ -13,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define KEEPALIVE_IDLE_MS	30000	/* Ping a link quiet this long */
 #define KEEPALIVE_DEAD_MS	90000	/* and close it when still quiet */
@@ -36,13 +45,12 @@ max_frame(const p2p_node *n)
 	    P2P_DEFAULT_MAX_MSG;
 }
 
-/* The TLS verify hook: the certificate must chain to the overlay's roots,
+/* The peer of a link: its certificate must chain to the overlay's roots,
  * be valid now, not revoked, and carry the Node-ID we expect (if any). */
 static int
-link_verify(p2p_tls_conn *c, X509 *peer, void *arg, char *why, size_t whylen)
+link_judge(p2p_node *n, p2p_link *l, X509 *peer, STACK_OF(X509) *chain,
+    char *why, size_t whylen)
 {
-	p2p_node *n = arg;
-	p2p_link *l = p2p_tls_conn_data(c);
 	p2p_cert_info ci;
 	p2p_err e = { 0 };
 	enum p2p_verify_result r;
@@ -51,7 +59,7 @@ link_verify(p2p_tls_conn *c, X509 *peer, void *arg, char *why, size_t whylen)
 		snprintf(why, whylen, "no peer certificate");
 		return -1;
 	}
-	r = p2p_cert_verify(n->trust, peer, p2p_tls_conn_peer_chain(c),
+	r = p2p_cert_verify(n->trust, peer, chain,
 	    l->has_expect ? &l->expect : NULL, &e);
 	if (r != P2P_VERIFY_OK) {
 		snprintf(why, whylen, "peer certificate refused (%s): %s",
@@ -74,9 +82,25 @@ link_verify(p2p_tls_conn *c, X509 *peer, void *arg, char *why, size_t whylen)
 	return 0;
 }
 
-p2p_tls_ctx *
-link_ctx_new(p2p_node *n, enum p2p_tls_role role, p2p_tls_verify_cb cb,
-    void *arg, char *err, size_t errlen)
+/* The TLS and DTLS verify hooks. */
+static int
+link_verify(p2p_tls_conn *c, X509 *peer, void *arg, char *why, size_t whylen)
+{
+	return link_judge(arg, p2p_tls_conn_data(c), peer,
+	    p2p_tls_conn_peer_chain(c), why, whylen);
+}
+
+static int
+dlink_verify(p2p_dtls *d, X509 *peer, STACK_OF(X509) *chain, void *arg,
+    char *why, size_t whylen)
+{
+	return link_judge(arg, p2p_dtls_data(d), peer, chain, why, whylen);
+}
+
+/* A context with this node's certificate and the overlay's roots. */
+static p2p_tls_ctx *
+node_ctx_new(p2p_node *n, enum p2p_tls_role role, int datagram, char *err,
+    size_t errlen)
 {
 	p2p_tls_ctx_opts o;
 	p2p_tls_ctx *ctx;
@@ -86,6 +110,7 @@ link_ctx_new(p2p_node *n, enum p2p_tls_role role, p2p_tls_verify_cb cb,
 
 	memset(&o, 0, sizeof(o));
 	o.role = role;
+	o.datagram = datagram;
 	o.cert = n->ident.cert;
 	o.key = n->ident.key;
 	for (size_t i = 0; i < n->cfg.nroot_certs && nroots < 64; i++) {
@@ -103,8 +128,27 @@ link_ctx_new(p2p_node *n, enum p2p_tls_role role, p2p_tls_verify_cb cb,
 	ctx = p2p_tls_ctx_new(&o, err, errlen);
 	for (size_t i = 0; i < nroots; i++)
 		X509_free(roots[i]);
+	return ctx;
+}
+
+p2p_tls_ctx *
+link_ctx_new(p2p_node *n, enum p2p_tls_role role, p2p_tls_verify_cb cb,
+    void *arg, char *err, size_t errlen)
+{
+	p2p_tls_ctx *ctx = node_ctx_new(n, role, 0, err, errlen);
+
 	if (ctx != NULL)
 		p2p_tls_ctx_set_verify(ctx, cb, arg);
+	return ctx;
+}
+
+static p2p_tls_ctx *
+make_dctx(p2p_node *n, enum p2p_tls_role role, char *err, size_t errlen)
+{
+	p2p_tls_ctx *ctx = node_ctx_new(n, role, 1, err, errlen);
+
+	if (ctx != NULL)
+		p2p_dtls_ctx_set_verify(ctx, dlink_verify, n);
 	return ctx;
 }
 
@@ -115,14 +159,14 @@ make_ctx(p2p_node *n, enum p2p_tls_role role, char *err, size_t errlen)
 }
 
 static p2p_link *
-link_new(p2p_node *n, p2p_tls_conn *c, int outbound)
+link_new(p2p_node *n, enum p2p_link_type type, int outbound)
 {
 	p2p_link *l = calloc(1, sizeof(*l));
 
 	if (l == NULL)
 		return NULL;
 	l->node = n;
-	l->conn = c;
+	l->type = type;
 	l->id = n->next_link_id++;
 	l->outbound = outbound;
 	l->mtu = n->opts.link_mtu ? n->opts.link_mtu : P2P_LINK_MTU_DEFAULT;
@@ -134,6 +178,300 @@ link_new(p2p_node *n, p2p_tls_conn *c, int outbound)
 	return l;
 }
 
+/* Take a link that never got a transport out of the table. */
+static void
+link_discard(p2p_link *l)
+{
+	p2p_node *n = l->node;
+
+	for (p2p_link **pp = &n->links; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			n->nlinks--;
+			break;
+		}
+	}
+	p2p_rlink_free(l->rl);
+	free(l);
+}
+
+const char *
+link_type_name(enum p2p_link_type type)
+{
+	switch (type) {
+	case P2P_LINK_DTLS_UDP_SR:
+		return "DTLS-UDP-SR";
+	case P2P_LINK_DTLS_UDP_SR_NO_ICE:
+		return "DTLS-UDP-SR-NO-ICE";
+	case P2P_LINK_TLS_TCP_FH_NO_ICE:
+		return "TLS-TCP-FH-NO-ICE";
+	default:
+		return "?";
+	}
+}
+
+int
+link_type_ok(const p2p_node *n, uint8_t type)
+{
+	return (type == P2P_LINK_TLS_TCP_FH_NO_ICE && n->link_tls) ||
+	    (type == P2P_LINK_DTLS_UDP_SR_NO_ICE && n->link_dtls);
+}
+
+/* A DTLS link's MTU: one record's plaintext on its path, less the
+ * framing header; a smaller --link-mtu wins. */
+static void
+dlink_set_mtu(p2p_link *l)
+{
+	size_t m = p2p_dtls_mtu(l->dtls), cap = l->node->opts.link_mtu;
+
+	m = m > P2P_FRAME_DATA_HDR ? m - P2P_FRAME_DATA_HDR : 0;
+	l->mtu = cap > 0 && cap < m ? cap : m;
+}
+
+/* The link protocols of the configuration, in its order. */
+static void
+link_protocols(p2p_node *n)
+{
+	int first = 1;
+
+	for (size_t i = 0; i < n->cfg.nlink_protocols; i++) {
+		const char *p = n->cfg.link_protocols[i];
+		enum p2p_link_type t;
+
+		if (strcasecmp(p, "TLS") == 0) {
+			n->link_tls = 1;
+			t = P2P_LINK_TLS_TCP_FH_NO_ICE;
+		} else if (strcasecmp(p, "DTLS") == 0) {
+			n->link_dtls = 1;
+			t = P2P_LINK_DTLS_UDP_SR_NO_ICE;
+		} else {
+			node_log(n, NLOG_WARN, "overlay-link-protocol %s: not "
+			    "supported, ignored", p);
+			continue;
+		}
+		if (first)
+			n->link_pref = t;
+		first = 0;
+	}
+	if (first) {
+		n->link_tls = 1;
+		n->link_pref = P2P_LINK_TLS_TCP_FH_NO_ICE;
+	}
+}
+
+/* ---- DTLS links: the transport and the reliability layer ---- */
+
+static void dl_on_open(p2p_dtls *d);
+static void dl_on_recv(p2p_dtls *d, const uint8_t *rec, size_t len);
+static void dl_on_close(p2p_dtls *d, const char *reason);
+
+static const p2p_dtls_cbs dlink_cbs = {
+	.on_open = dl_on_open,
+	.on_recv = dl_on_recv,
+	.on_close = dl_on_close,
+};
+
+static int
+rl_send(p2p_rlink *r, const uint8_t *rec, size_t len, void *arg)
+{
+	p2p_link *l = arg;
+
+	(void)r;
+	if (l->dtls == NULL || p2p_dtls_send(l->dtls, rec, len) != 0)
+		return -1;
+	diag_count_bytes(l->node, len, 1);
+	return 0;
+}
+
+static void
+rl_deliver(p2p_rlink *r, const uint8_t *msg, size_t len, void *arg)
+{
+	p2p_link *l = arg;
+
+	(void)r;
+	if (!l->open)
+		return;
+	l->node->st.rx++;
+	route_receive(l, msg, len);
+}
+
+static void
+rl_failed(p2p_rlink *r, const char *why, void *arg)
+{
+	(void)r;
+	link_close(arg, why);
+}
+
+static const p2p_rlink_cbs rlink_cbs = { rl_send, rl_deliver, rl_failed };
+
+/* A DTLS link's reliability layer, before its transport starts. */
+static int
+dlink_prepare(p2p_link *l)
+{
+	p2p_node *n = l->node;
+	p2p_rlink_opts o;
+	size_t maxm = max_frame(n);
+
+	memset(&o, 0, sizeof(o));
+	if (maxm > P2P_DTLS_MAX_RECORD - P2P_FRAME_DATA_HDR)
+		maxm = P2P_DTLS_MAX_RECORD - P2P_FRAME_DATA_HDR;
+	o.max_msg = maxm;
+	/* Shorter than the end-to-end retransmission (rlink.h). */
+	o.dedup_ms = n->cfg.overlay_reliability_timer / 2;
+	if (o.dedup_ms > 1500)
+		o.dedup_ms = 1500;
+	if (o.dedup_ms == 0)
+		o.dedup_ms = 1;
+	l->rl = p2p_rlink_new(n->loop, &o, &rlink_cbs, l);
+	return l->rl != NULL ? 0 : -1;
+}
+
+static void
+dl_on_open(p2p_dtls *d)
+{
+	p2p_link *l = p2p_dtls_data(d);
+	char id[9];
+
+	l->open = 1;
+	l->last_rx_ms = node_now(l->node);
+	dlink_set_mtu(l);
+	node_log(l->node, NLOG_DEBUG, "link %llu %s %s peer %s over DTLS, "
+	    "MTU %zu", (unsigned long long)l->id, l->outbound ? "to" : "from",
+	    l->addr, node_id_short(&l->peer, id), l->mtu);
+	topo_link_open(l->node, l);
+}
+
+static void
+dl_on_recv(p2p_dtls *d, const uint8_t *rec, size_t len)
+{
+	p2p_link *l = p2p_dtls_data(d);
+	p2p_node *n = l->node;
+	p2p_err e = { 0 };
+
+	if (!l->open || l->rl == NULL)
+		return;
+	l->last_rx_ms = node_now(n);
+	l->ping_sent_ms = 0;
+	diag_count_bytes(n, len, 0);
+	if (p2p_rlink_input(l->rl, rec, len, &e) != 0) {
+		node_log(n, NLOG_WARN, "link %s: %s; closing", l->addr,
+		    e.what ? e.what : "bad frame");
+		n->st.malformed++;
+		link_close(l, e.what ? e.what : "bad frame");
+	}
+}
+
+/* Inbound DTLS handshakes not done yet. */
+static unsigned
+half_open(const p2p_node *n)
+{
+	unsigned k = 0;
+
+	for (const p2p_link *l = n->links; l != NULL; l = l->next)
+		if (l->dtls != NULL && !l->open && !l->outbound)
+			k++;
+	return k;
+}
+
+/* A datagram from an address without a path: a ClientHello gets a
+ * cookie; one that returns a valid cookie gets a path and a link. */
+static void
+on_udp_new(p2p_udpmux *m, const struct sockaddr *from, const char *name,
+    const uint8_t *buf, size_t len, void *arg)
+{
+	p2p_node *n = arg;
+	uint8_t reply[256];
+	size_t rlen;
+	p2p_dtls_hello *h;
+	p2p_dgram *path;
+	p2p_link *l;
+
+	if (n->stopping || n->nlinks >= NODE_MAX_LINKS ||
+	    half_open(n) >= NODE_MAX_HALF_OPEN)
+		return;
+	switch (p2p_dtls_listen(n->dtls_srv, name, buf, len, reply,
+	    sizeof(reply), &rlen, &h)) {
+	case P2P_DTLS_LISTEN_REPLY:
+		(void)p2p_udpmux_sendto(m, from, reply, rlen);
+		return;
+	case P2P_DTLS_LISTEN_OK:
+		break;
+	default:
+		return;
+	}
+	if ((path = p2p_udpmux_path(m, from)) == NULL) {
+		p2p_dtls_hello_free(h);
+		return;
+	}
+	if ((l = link_new(n, P2P_LINK_DTLS_UDP_SR_NO_ICE, 0)) == NULL ||
+	    dlink_prepare(l) != 0) {
+		if (l != NULL)
+			link_discard(l);
+		p2p_dtls_hello_free(h);
+		p2p_dgram_close(path);
+		return;
+	}
+	snprintf(l->addr, sizeof(l->addr), "%s", name);
+	l->dtls = p2p_dtls_accept(n->loop, h, path, &dlink_cbs, l);
+	if (l->dtls == NULL) {
+		link_discard(l);
+		p2p_dgram_close(path);
+	}
+}
+
+static int
+dlink_connect(p2p_node *n, p2p_link *l, const char *ip, int port)
+{
+	p2p_dgram *path;
+
+	if (n->udp == NULL || dlink_prepare(l) != 0)
+		return -1;
+	if ((path = p2p_udpmux_path_to(n->udp, ip, port)) == NULL) {
+		node_log(n, NLOG_DEBUG, "DTLS to %s:%d: a link to that address "
+		    "is under way", ip, port);
+		return -1;
+	}
+	l->dtls = p2p_dtls_new(n->loop, n->dtls_cli, path, &dlink_cbs, l);
+	if (l->dtls == NULL) {
+		p2p_dgram_close(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+udp_listen(p2p_node *n, const char *ip, char *err, size_t errlen)
+{
+	int r;
+
+	n->dtls_srv = make_dctx(n, P2P_TLS_SERVER, err, errlen);
+	if (n->dtls_srv == NULL)
+		return -1;
+	n->dtls_cli = make_dctx(n, P2P_TLS_CLIENT, err, errlen);
+	if (n->dtls_cli == NULL)
+		return -1;
+	r = p2p_udpmux_open(n->loop, ip, n->listen_port, NODE_MAX_LINKS,
+	    on_udp_new, n, &n->udp);
+	if (r != 0) {
+		snprintf(err, errlen, "cannot bind UDP %s:%u: %s", ip,
+		    n->listen_port, uv_strerror(r));
+		return -1;
+	}
+	n->udp_port = (uint16_t)p2p_udpmux_port(n->udp);
+	return 0;
+}
+
+void
+link_udp_close(p2p_node *n)
+{
+	if (n->udp != NULL) {
+		p2p_udpmux_close(n->udp);
+		n->udp = NULL;
+	}
+}
+
+/* ---- TLS links ---- */
+
 static void
 on_accept(p2p_tls_listener *ls, p2p_tls_conn *c, void *arg)
 {
@@ -141,15 +479,16 @@ on_accept(p2p_tls_listener *ls, p2p_tls_conn *c, void *arg)
 	p2p_link *l;
 
 	(void)ls;
-	if (n->stopping || n->nlinks >= NODE_MAX_LINKS) {
+	if (n->stopping || n->nlinks >= NODE_MAX_LINKS || !n->link_tls) {
 		p2p_tls_close(c);
 		return;
 	}
-	l = link_new(n, c, 0);
+	l = link_new(n, P2P_LINK_TLS_TCP_FH_NO_ICE, 0);
 	if (l == NULL) {
 		p2p_tls_close(c);
 		return;
 	}
+	l->conn = c;
 	snprintf(l->addr, sizeof(l->addr), "%s", p2p_tls_conn_peer(c));
 	p2p_tls_conn_set_cbs(c, &link_cbs, l);
 }
@@ -183,6 +522,7 @@ link_listen(p2p_node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "--listen: bad port %s", colon + 1);
 		return -1;
 	}
+	link_protocols(n);
 	n->tls_srv = make_ctx(n, P2P_TLS_SERVER, err, errlen);
 	if (n->tls_srv == NULL)
 		return -1;
@@ -198,20 +538,23 @@ link_listen(p2p_node *n, char *err, size_t errlen)
 	}
 	snprintf(n->listen_ip, sizeof(n->listen_ip), "%s", ip);
 	n->listen_port = (uint16_t)p2p_tls_listener_port(n->listener);
+	/* DTLS takes the same port number over UDP. */
+	if (n->link_dtls && udp_listen(n, ip, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 
 p2p_link *
-link_connect(p2p_node *n, const char *ip, int port, const p2p_id *expect,
-    int bootstrap)
+link_connect(p2p_node *n, enum p2p_link_type type, const char *ip, int port,
+    const p2p_id *expect, int bootstrap)
 {
-	p2p_tls_conn *c;
 	p2p_link *l;
 	int r;
 
-	if (n->stopping || n->nlinks >= NODE_MAX_LINKS)
+	if (n->stopping || n->nlinks >= NODE_MAX_LINKS ||
+	    !link_type_ok(n, type))
 		return NULL;
-	l = link_new(n, NULL, 1);
+	l = link_new(n, type, 1);
 	if (l == NULL)
 		return NULL;
 	if (expect != NULL) {
@@ -220,16 +563,21 @@ link_connect(p2p_node *n, const char *ip, int port, const p2p_id *expect,
 	}
 	l->bootstrap = bootstrap;
 	snprintf(l->addr, sizeof(l->addr), "%s:%d", ip, port);
-	r = p2p_tls_connect(n->loop, n->tls_cli, ip, port, &link_cbs, l, &c);
+	if (type == P2P_LINK_DTLS_UDP_SR_NO_ICE) {
+		if (dlink_connect(n, l, ip, port) != 0) {
+			link_discard(l);
+			return NULL;
+		}
+		return l;
+	}
+	r = p2p_tls_connect(n->loop, n->tls_cli, ip, port, &link_cbs, l,
+	    &l->conn);
 	if (r != 0) {
 		node_log(n, NLOG_WARN, "connect %s:%d: %s", ip, port,
 		    uv_strerror(r));
-		n->links = l->next;
-		n->nlinks--;
-		free(l);
+		link_discard(l);
 		return NULL;
 	}
-	l->conn = c;
 	return l;
 }
 
@@ -251,6 +599,12 @@ send_frame(const uint8_t *msg, size_t len, void *arg)
 
 	if (!l->open || len > P2P_FRAME_MAX_MSG)
 		return -1;
+	if (l->dtls != NULL) {
+		if (p2p_rlink_send(l->rl, msg, len) != 0)
+			return -1;
+		l->node->st.tx++;
+		return 0;
+	}
 	/* One write, so one TLS record, per frame. */
 	p2p_w_init(&w, P2P_FRAME_DATA_HDR + len);
 	if (p2p_frame_data_encode(&w, l->tx_seq++, msg, len) != 0) {
@@ -281,7 +635,9 @@ link_send(p2p_link *l, const uint8_t *msg, size_t len)
 void
 link_close(p2p_link *l, const char *why)
 {
-	if (l->conn != NULL)
+	if (l->dtls != NULL)
+		p2p_dtls_close(l->dtls, why);
+	else if (l->conn != NULL)
 		p2p_tls_close_reason(l->conn, why);
 }
 
@@ -381,16 +737,13 @@ link_on_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
 	}
 }
 
+/* The transport of l has ended: out of the table, tell the layers. */
 static void
-link_on_close(p2p_tls_conn *c, const char *reason)
+link_gone(p2p_link *l, const char *reason)
 {
-	p2p_link *l = p2p_tls_conn_data(c);
-	p2p_node *n;
+	p2p_node *n = l->node;
 	char id[9];
 
-	if (l == NULL)
-		return;
-	n = l->node;
 	for (p2p_link **pp = &n->links; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == l) {
 			*pp = l->next;
@@ -411,8 +764,29 @@ link_on_close(p2p_tls_conn *c, const char *reason)
 	route_link_gone(n, l);
 	topo_link_gone(n, l);
 	l->open = 0;
+	p2p_rlink_free(l->rl);
 	free(l->rx);
 	free(l);
+}
+
+static void
+link_on_close(p2p_tls_conn *c, const char *reason)
+{
+	p2p_link *l = p2p_tls_conn_data(c);
+
+	if (l != NULL)
+		link_gone(l, reason);
+}
+
+static void
+dl_on_close(p2p_dtls *d, const char *reason)
+{
+	p2p_link *l = p2p_dtls_data(d);
+
+	if (l == NULL)
+		return;
+	l->dtls = NULL;
+	link_gone(l, reason);
 }
 
 static void

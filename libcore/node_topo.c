@@ -74,35 +74,56 @@ random_text(char *buf, size_t n)
 		buf[i] = digits[r[i] & 0xf];
 }
 
-/* Our one candidate: the listening address, TLS/TCP with framing. */
-static int
-own_candidate(p2p_node *n, p2p_ice_cand *c)
+/* Our candidates: the listening address once per link protocol the
+ * overlay allows, the preferred one first (TLS over TCP with framing,
+ * DTLS over UDP on the same port number). */
+static size_t
+own_candidates(p2p_node *n, p2p_ice_cand *c, size_t max)
 {
+	enum p2p_link_type types[2];
+	size_t nt = 0, k = 0;
 	uint8_t a[16];
+	int v6;
 
-	memset(c, 0, sizeof(*c));
 	if (inet_pton(AF_INET, n->listen_ip, a) == 1)
-		p2p_addr_port_v4(&c->addr, a, n->listen_port);
+		v6 = 0;
 	else if (inet_pton(AF_INET6, n->listen_ip, a) == 1)
-		p2p_addr_port_v6(&c->addr, a, n->listen_port);
+		v6 = 1;
 	else
-		return -1;
-	c->overlay_link = P2P_LINK_TLS_TCP_FH_NO_ICE;
-	c->foundation.p = (const uint8_t *)"1";
-	c->foundation.len = 1;
-	c->priority = (126u << 24) | (65535u << 8) | 255u;
-	c->type = P2P_CAND_HOST;
-	return 0;
+		return 0;
+	types[nt++] = n->link_pref;
+	if (n->link_pref != P2P_LINK_TLS_TCP_FH_NO_ICE && n->link_tls)
+		types[nt++] = P2P_LINK_TLS_TCP_FH_NO_ICE;
+	if (n->link_pref != P2P_LINK_DTLS_UDP_SR_NO_ICE && n->link_dtls)
+		types[nt++] = P2P_LINK_DTLS_UDP_SR_NO_ICE;
+	for (size_t i = 0; i < nt && k < max; i++, k++) {
+		uint16_t port = types[i] == P2P_LINK_DTLS_UDP_SR_NO_ICE ?
+		    n->udp_port : n->listen_port;
+
+		memset(&c[k], 0, sizeof(c[k]));
+		if (v6)
+			p2p_addr_port_v6(&c[k].addr, a, port);
+		else
+			p2p_addr_port_v4(&c[k].addr, a, port);
+		c[k].overlay_link = (uint8_t)types[i];
+		c[k].foundation.p = (const uint8_t *)(i == 0 ? "1" : "2");
+		c[k].foundation.len = 1;
+		c[k].priority = ((126u - (uint32_t)i) << 24) | (65535u << 8) |
+		    255u;
+		c[k].type = P2P_CAND_HOST;
+	}
+	return k;
 }
 
 static int
 attach_body(p2p_node *n, p2p_wbuf *w, int request, int send_update)
 {
 	p2p_attach at;
-	p2p_ice_cand c;
+	p2p_ice_cand c[2];
+	size_t nc;
 	char ufrag[8], pwd[24];
 
-	if (own_candidate(n, &c) != 0)
+	if ((nc = own_candidates(n, c, 2)) == 0)
 		return -1;
 	random_text(ufrag, sizeof(ufrag));
 	random_text(pwd, sizeof(pwd));
@@ -113,8 +134,8 @@ attach_body(p2p_node *n, p2p_wbuf *w, int request, int send_update)
 	at.password.len = sizeof(pwd);
 	at.role.p = (const uint8_t *)(request ? "passive" : "active");
 	at.role.len = request ? 7 : 6;
-	at.cands = &c;
-	at.ncands = 1;
+	at.cands = c;
+	at.ncands = nc;
 	at.send_update = (uint8_t)(send_update != 0);
 	return p2p_attach_encode(w, &at);
 }
@@ -337,7 +358,7 @@ topo_bootstrap(p2p_node *n)
 		n->join_attempts++;
 		node_log(n, NLOG_INFO, "%s through bootstrap %s:%d",
 		    n->opts.client ? "connecting" : "joining", ip, port);
-		if (link_connect(n, ip, port, NULL, 1) != NULL)
+		if (link_connect(n, n->link_pref, ip, port, NULL, 1) != NULL)
 			return;
 	}
 	if (n->join_attempts == 0 && n->opts.client) {
@@ -534,14 +555,15 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		    "this overlay does not permit clients");
 		return;
 	}
+	/* The first candidate of a link type this overlay allows. */
 	for (size_t i = 0; i < at.ncands && use == NULL; i++)
-		if (at.cands[i].overlay_link == P2P_LINK_TLS_TCP_FH_NO_ICE &&
+		if (link_type_ok(n, at.cands[i].overlay_link) &&
 		    (at.cands[i].addr.type == P2P_ADDR_IPV4 ||
 		    at.cands[i].addr.type == P2P_ADDR_IPV6))
 			use = &at.cands[i];
 	if (use == NULL) {
 		(void)route_error(n, from, m, P2P_ERR_INCOMPATIBLE,
-		    "no TLS-TCP-FH-NO-ICE candidate");
+		    "no candidate of an overlay link type this overlay uses");
 		return;
 	}
 	p2p_w_init(&w, 128);
@@ -557,7 +579,8 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	if (inet_ntop(use->addr.type == P2P_ADDR_IPV4 ? AF_INET : AF_INET6,
 	    use->addr.addr, ip, sizeof(ip)) == NULL)
 		return;
-	l = link_connect(n, ip, use->addr.port, &who->node, 0);
+	l = link_connect(n, use->overlay_link, ip, use->addr.port,
+	    &who->node, 0);
 	if (l != NULL) {
 		l->update_on_open = at.send_update;
 		l->client = is_client;

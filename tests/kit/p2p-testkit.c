@@ -4,16 +4,20 @@
  *   p2p-testkit overlay --dir DIR --nodes N [--overlay NAME]
  *                       [--bad other-ca|expired|revoked]...
  *                       [--max-message-size N] [--max-value-size N]
+ *                       [--link-protocol TLS|DTLS]...
  *       A CA (DIR/ca), a signed configuration and N node directories
  *       DIR/n0 .. DIR/n<N-1> (key.pem, cert.pem, ca.pem, overlay.xml), as
  *       p2p-enroll leaves them. Each --bad adds DIR/<kind>: an identity
  *       from another CA, an expired one, or one the CA revoked (its CRL is
  *       then written as crl.pem into every node directory).
+ *       --link-protocol sets the configuration's overlay-link-protocol
+ *       list, in the order given (default: TLS).
  *       --max-message-size sets the configuration's max-message-size
  *       (default 5000), --max-value-size the max-size of the private
  *       kinds single, array, dictionary and node (default 4096).
  *
- *   p2p-testkit send --dir NODEDIR --to IP:PORT --msg ping|join-other
+ *   p2p-testkit send --dir NODEDIR --to IP:PORT
+ *                    --msg ping|join-other|store-forged|attach-udp
  *                    [--dest NODE-ID] [--corrupt-signature] [--timeout S]
  *                    [--pad N] [--resource NAME]
  *                    [--fragment MTU [--drop-last]]
@@ -27,6 +31,8 @@
  *       --dest NODE-ID addresses the request to that Node-ID instead
  *       (by default the node at the other end, store-forged the
  *       Resource-ID);
+ *       attach-udp is an AttachReq whose one candidate is
+ *       DTLS-UDP-SR-NO-ICE (127.0.0.1:9);
  *       --corrupt-signature flips a bit of the signature value;
  *       --critical-option forward|destination adds a forwarding option of
  *       an unknown type with that critical flag.
@@ -151,10 +157,11 @@ cmd_overlay(int argc, char **argv)
 		{ "bad", required_argument, NULL, 'b' },
 		{ "max-message-size", required_argument, NULL, 'M' },
 		{ "max-value-size", required_argument, NULL, 'V' },
+		{ "link-protocol", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL, *overlay = "test.p2psip", *bad[8];
-	size_t nbad = 0;
+	const char *dir = NULL, *overlay = "test.p2psip", *bad[8], *lp[4];
+	size_t nbad = 0, nlp = 0;
 	unsigned long max_msg = 0, max_value = 4096;
 	int nodes = 0, c;
 	p2p_err e = { 0 };
@@ -171,6 +178,10 @@ cmd_overlay(int argc, char **argv)
 		case 'b':
 			if (nbad < 8)
 				bad[nbad++] = optarg;
+			break;
+		case 'l':
+			if (nlp < 4)
+				lp[nlp++] = optarg;
 			break;
 		default: return 2;
 		}
@@ -211,6 +222,17 @@ cmd_overlay(int argc, char **argv)
 	cf.no_ice = 1;
 	if (max_msg > 0)
 		cf.max_message_size = (uint32_t)max_msg;
+	if (nlp > 0) {
+		for (size_t i = 0; i < cf.nlink_protocols; i++)
+			free(cf.link_protocols[i]);
+		free(cf.link_protocols);
+		cf.link_protocols = NULL;
+		cf.nlink_protocols = 0;
+		for (size_t i = 0; i < nlp; i++)
+			if (p2p_config_add_string(&cf.link_protocols,
+			    &cf.nlink_protocols, lp[i]) != 0)
+				die("link protocol", NULL);
+	}
 	if (p2p_cert_to_der(ca, &der, &dl, &e) != 0 ||
 	    p2p_config_add_root_cert(&cf, der, dl) != 0)
 		die("root cert", &e);
@@ -440,8 +462,32 @@ k_open(p2p_tls_conn *c)
 		p2p_store_req_encode(&body, &sr);
 		p2p_dest_resource(&rd, &rid);
 		m.dest = &rd;
+	} else if (strcmp(S.msg, "attach-udp") == 0) {
+		static const uint8_t lo[4] = { 127, 0, 0, 1 };
+		static p2p_ice_cand uc;
+		p2p_attach at;
+
+		memset(&uc, 0, sizeof(uc));
+		p2p_addr_port_v4(&uc.addr, lo, 9);
+		uc.overlay_link = P2P_LINK_DTLS_UDP_SR_NO_ICE;
+		uc.foundation.p = (const uint8_t *)"1";
+		uc.foundation.len = 1;
+		uc.priority = 1;
+		uc.type = P2P_CAND_HOST;
+		memset(&at, 0, sizeof(at));
+		at.ufrag.p = (const uint8_t *)"ufrag";
+		at.ufrag.len = 5;
+		at.password.p = (const uint8_t *)"password";
+		at.password.len = 8;
+		at.role.p = (const uint8_t *)"passive";
+		at.role.len = 7;
+		at.cands = &uc;
+		at.ncands = 1;
+		m.code = P2P_ATTACH_REQ;
+		if (p2p_attach_encode(&body, &at) != 0)
+			die("attach", NULL);
 	} else {
-		die("--msg: ping, join-other or store-forged", NULL);
+		die("--msg: ping, join-other, store-forged or attach-udp", NULL);
 	}
 	if (S.has_dest) {
 		p2p_dest_node(&d, &S.dest);
