@@ -48,6 +48,8 @@
 #include <string.h>
 
 #define CLIENT_ATTACH_MS	10000	/* wait this long for an Attach */
+#define CLIENT_RETRY_MS		2000	/* while told to move, attach again
+					   this often */
 
 /* The uplink: the admitting peer's link once there, the bootstrap link
  * while connecting. */
@@ -106,6 +108,7 @@ client_switch(p2p_node *n)
 
 	n->admitting = n->client_cand;
 	n->client_has_cand = 0;
+	n->client_moving = 0;
 	n->join = JOIN_DONE;
 	n->join_attempts = 0;
 	n->client_check_ms = node_now(n) + check_interval(n);
@@ -127,8 +130,10 @@ maybe_switch(p2p_node *n)
 void
 client_attach_answered(p2p_node *n, const p2p_id *who)
 {
-	if (n->join == JOIN_DONE && p2p_id_eq(who, &n->admitting))
-		return;		/* still the responsible peer */
+	if (n->join == JOIN_DONE && p2p_id_eq(who, &n->admitting)) {
+		n->client_moving = 0;	/* still the responsible peer */
+		return;
+	}
 	n->client_cand = *who;
 	n->client_has_cand = 1;
 	n->client_cand_until = node_now(n) + CLIENT_ATTACH_MS;
@@ -160,6 +165,7 @@ client_restart(p2p_node *n, const char *why)
 	node_log(n, NLOG_INFO, "%s: attaching again", why);
 	n->join_attempts = 0;
 	n->client_has_cand = 0;
+	n->client_moving = 0;
 	topo_bootstrap(n);
 }
 
@@ -183,7 +189,10 @@ client_tick(p2p_node *n, uint64_t now)
 	if (n->client_has_cand && now >= n->client_cand_until)
 		n->client_has_cand = 0;	/* the new peer never connected */
 	if (now >= n->client_check_ms) {
-		n->client_check_ms = now + check_interval(n);
+		/* Told to move, the Attach may meet a ring still settling
+		 * around the new peer: try again soon until it answers. */
+		n->client_check_ms = now + (n->client_moving ?
+		    CLIENT_RETRY_MS : check_interval(n));
 		(void)client_attach(n, NULL);
 	}
 }
@@ -199,10 +208,13 @@ client_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	    u->npreds == 0)
 		return;
 	/* The admitting peer is responsible for (its predecessor, itself]. */
-	if (p2p_id_in_oc(&n->ident.node, &u->preds[0], &who->node))
+	if (p2p_id_in_oc(&n->ident.node, &u->preds[0], &who->node)) {
+		n->client_moving = 0;
 		return;
+	}
 	node_log(n, NLOG_INFO, "%s is no longer responsible for us: "
 	    "attaching again", node_id_short(&who->node, id));
+	n->client_moving = 1;
 	n->client_check_ms = node_now(n);
 }
 

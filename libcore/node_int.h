@@ -171,6 +171,7 @@ typedef struct p2p_node {
 	int client_has_cand;
 	uint64_t client_cand_until;
 	uint64_t client_check_ms;	/* next check of the admitting peer */
+	int client_moving;	/* an Update said another peer owns us */
 	struct p2p_reasm *reasm;	/* node_route.c, made on first use */
 } p2p_node;
 
