@@ -109,6 +109,9 @@ struct p2p_ice {
 	ice_ev *early[ICE_MAX_EARLY];
 	size_t nearly;
 	p2p_dgram dgram;
+	int user_done;		/* the user freed it, closed its dgram or
+				   heard on_gone: touches it no more */
+	int released;		/* the GLib side is done with it */
 	char pair[160];
 	p2p_ice *next;
 };
@@ -357,6 +360,7 @@ ice_fail(p2p_ice *ice, const char *why)
 	if (ice->phase == PH_CONNECTED) {
 		/* The dgram's user is told; the owner ends itself. */
 		ice_release(ice);
+		ice->user_done = 1;
 		if (d->on_gone != NULL)
 			d->on_gone(d, why, d->arg);
 		return;
@@ -496,7 +500,9 @@ ev_run(ice_ev *ev)
 	p2p_ice *ice = ev->ice;
 
 	if (ev->type == EV_RELEASED) {
-		ice_destroy(ice);
+		ice->released = 1;
+		if (ice->user_done)
+			ice_destroy(ice);
 	} else if (ice->phase != PH_DEAD) {
 		if (ev->type == EV_GATHERED)
 			ev_gathered(ice);
@@ -594,10 +600,22 @@ dg_send(p2p_dgram *d, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* The user is done: free now if the GLib side is done too (the context
+ * was freed first), else once it is. */
+static void
+ice_user_done(p2p_ice *ice)
+{
+	ice->user_done = 1;
+	if (ice->released)
+		ice_destroy(ice);
+	else
+		ice_release(ice);
+}
+
 static void
 dg_close(p2p_dgram *d)
 {
-	ice_release(d->impl);
+	ice_user_done(d->impl);
 }
 
 static const p2p_dgram_ops dg_ops = { dg_send, dg_close };
@@ -653,7 +671,9 @@ p2p_ice_ctx_free(p2p_ice_ctx *ctx)
 
 	if (ctx == NULL)
 		return;
-	while (ctx->live != NULL)	/* the user should have; be safe */
+	/* Agents still in use (a dgram not yet closed) are ended here and
+	 * freed when their user lets go. */
+	while (ctx->live != NULL)
 		ice_release(ctx->live);
 	until = g_get_monotonic_time() + ICE_RELEASE_WAIT_US;
 	g_mutex_lock(&ctx->mu);
@@ -866,5 +886,5 @@ void
 p2p_ice_free(p2p_ice *ice)
 {
 	if (ice != NULL)
-		ice_release(ice);
+		ice_user_done(ice);
 }

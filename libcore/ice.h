@@ -72,8 +72,10 @@ typedef struct p2p_ice_cbs {
 } p2p_ice_cbs;
 
 /* The GLib side of every agent of one libuv loop. NULL on failure (err
- * says why). Free after every agent has been freed; the handles it had
- * on the loop close on the loop's next turn. */
+ * says why). Freeing it ends every agent; one whose dgram is still open
+ * carries no more datagrams and is freed when the dgram is closed (or
+ * p2p_ice_free is called). The handles it had on the loop close on the
+ * loop's next turn. */
 p2p_ice_ctx *p2p_ice_ctx_new(uv_loop_t *loop, char *err, size_t errlen);
 void p2p_ice_ctx_free(p2p_ice_ctx *ctx);
 
