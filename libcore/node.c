@@ -273,6 +273,7 @@ on_stop_timer(uv_timer_t *t)
 
 	link_close_all(n);
 	link_udp_close(n);
+	ice_stop(n);
 	if (n->listener != NULL) {
 		p2p_tls_listener_close(n->listener);
 		n->listener = NULL;
@@ -310,6 +311,7 @@ node_free(p2p_node *n)
 	sip_free(n);
 	route_free(n);
 	p2p_txn_table_free(&n->txns);
+	ice_free(n);
 	sipreg_free(n);
 	store_free(n);
 	p2p_identity_free(&n->ident);
@@ -412,6 +414,8 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	}
 	if (link_listen(n, err, errlen) != 0)
 		goto out;
+	if (ice_start(n, err, errlen) != 0)
+		goto out;
 	if (ctl_start(n, err, errlen) != 0)
 		goto out;
 	if (sip_start(n, err, errlen) != 0)
@@ -446,6 +450,7 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	free(n);
 	return rc;
 out:
+	ice_stop(n);
 	p2p_tls_set_log(NULL, NULL);
 	if (n->listener != NULL)
 		p2p_tls_listener_close(n->listener);

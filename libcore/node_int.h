@@ -19,6 +19,10 @@
  *                 agents), AppAttach and the SIP connections between nodes
  *   node_client.c client nodes (RFC 6940 s3.2): the client's one link to
  *                 its admitting peer, and that peer's side of it
+ *   node_ice.c    Attach over ICE (no-ice false): gathering, the
+ *                 asynchronous request and answer, a DTLS link over the
+ *                 selected pair. libnice runs in a thread of its own
+ *                 (ice.c); the node sees its events on the loop only.
  */
 #ifndef P2P_NODE_INT_H
 #define P2P_NODE_INT_H
@@ -32,6 +36,7 @@
 #include "chord.h"
 #include "config.h"
 #include "control.h"
+#include "dgram.h"
 #include "frame.h"
 #include "ident.h"
 #include "msg.h"
@@ -173,6 +178,7 @@ typedef struct p2p_node {
 	uint64_t client_check_ms;	/* next check of the admitting peer */
 	int client_moving;	/* an Update said another peer owns us */
 	struct p2p_reasm *reasm;	/* node_route.c, made on first use */
+	struct ice_state *ice;		/* node_ice.c; NULL with no-ice */
 } p2p_node;
 
 /* node.c */
@@ -195,6 +201,11 @@ const char *link_type_name(enum p2p_link_type type);
 /* Close the UDP socket and the links over it (stopping). */
 void link_udp_close(p2p_node *n);
 p2p_link *link_by_peer(p2p_node *n, const p2p_id *id);
+/* A DTLS-UDP-SR link over an ICE pair (node_ice.c): DTLS server for the
+ * Attach sender, client for the answerer; the peer must be expect when
+ * given. The link takes the path (closes it on failure too). */
+p2p_link *link_ice_open(p2p_node *n, p2p_dgram *d, int server,
+    const p2p_id *expect);
 /* A TLS context with this node's certificate and the overlay's roots,
  * whose peers are judged by cb (other connections than overlay links). */
 p2p_tls_ctx *link_ctx_new(p2p_node *n, enum p2p_tls_role role,
@@ -281,6 +292,21 @@ void client_tick(p2p_node *n, uint64_t now);
 int client_attach_is_own(const p2p_msg *m, const p2p_id *signer);
 int client_is_client(p2p_node *n, const p2p_id *id);
 void client_notify_all(p2p_node *n);
+/* node_ice.c: Attach over ICE, used when the configuration does not say
+ * no-ice (n->ice is then set). */
+int ice_start(p2p_node *n, char *err, size_t errlen);
+/* Stopping: end the agents and the ICE thread (on the loop). */
+void ice_stop(p2p_node *n);
+/* After the transaction table is freed. */
+void ice_free(p2p_node *n);
+/* Gather, then send the AttachReq along dest (via_link as
+ * route_request); cb is called as route_request's would be. -1 (and no
+ * callback) if it cannot start. */
+int ice_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
+    int send_update, p2p_link *via_link, node_ans_cb cb, void *user);
+/* An AttachReq delivered here (decoded, not from ourselves). */
+void ice_on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, const p2p_attach *at);
 
 /* node_ctl.c */
 int ctl_start(p2p_node *n, char *err, size_t errlen);

@@ -461,6 +461,52 @@ udp_listen(p2p_node *n, const char *ip, char *err, size_t errlen)
 	return 0;
 }
 
+/* The DTLS contexts an ICE link needs, made on first use (an overlay
+ * with ICE may list only TLS among its link protocols for bootstrap). */
+static int
+ice_dctx(p2p_node *n)
+{
+	char err[160];
+
+	if (n->dtls_srv == NULL &&
+	    (n->dtls_srv = make_dctx(n, P2P_TLS_SERVER, err, sizeof(err))) ==
+	    NULL) {
+		node_log(n, NLOG_WARN, "DTLS: %s", err);
+		return -1;
+	}
+	if (n->dtls_cli == NULL &&
+	    (n->dtls_cli = make_dctx(n, P2P_TLS_CLIENT, err, sizeof(err))) ==
+	    NULL) {
+		node_log(n, NLOG_WARN, "DTLS: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+p2p_link *
+link_ice_open(p2p_node *n, p2p_dgram *d, int server, const p2p_id *expect)
+{
+	p2p_link *l;
+
+	if (n->stopping || n->nlinks >= NODE_MAX_LINKS || ice_dctx(n) != 0 ||
+	    (l = link_new(n, P2P_LINK_DTLS_UDP_SR, server)) == NULL) {
+		p2p_dgram_close(d);
+		return NULL;
+	}
+	if (expect != NULL) {
+		l->expect = *expect;
+		l->has_expect = 1;
+	}
+	snprintf(l->addr, sizeof(l->addr), "%s", d->peer);
+	if (dlink_prepare(l) != 0 || (l->dtls = p2p_dtls_new(n->loop,
+	    server ? n->dtls_srv : n->dtls_cli, d, &dlink_cbs, l)) == NULL) {
+		link_discard(l);
+		p2p_dgram_close(d);
+		return NULL;
+	}
+	return l;
+}
+
 void
 link_udp_close(p2p_node *n)
 {

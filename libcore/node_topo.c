@@ -3,7 +3,9 @@
  * s10): joining, Attach, Update, Leave and the small methods (Ping,
  * Probe, RouteQuery).
  *
- * Links are TLS over TCP without ICE (the configuration's no-ice): an
+ * With ICE (no-ice false) node_ice.c writes and reads the AttachReqAns
+ * bodies and opens the link over the selected pair. Without ICE (the
+ * configuration's no-ice), links are TLS over TCP: an
  * Attach carries one host candidate, the listening address, and the
  * node that answers an Attach opens the TLS connection to the sender's
  * candidate (the sender is the TLS server, s6.5.1.2). A peer enters the
@@ -241,6 +243,14 @@ topo_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	if (c == NULL)
 		return -1;
 	c->for_join = n->join == JOIN_ATTACH && via_link != NULL;
+	if (n->ice != NULL) {
+		/* ICE: the request goes out once candidates are gathered. */
+		rc = ice_send_attach(n, dest, ndest, send_update, via_link,
+		    attach_answer, c);
+		if (rc != 0)
+			free(c);
+		return rc;
+	}
 	p2p_w_init(&w, 128);
 	rc = attach_body(n, &w, 1, send_update);
 	if (rc == 0)
@@ -556,6 +566,10 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		return;
 	}
 	/* The first candidate of a link type this overlay allows. */
+	if (n->ice != NULL) {
+		ice_on_attach(n, from, m, who, &at);
+		return;
+	}
 	for (size_t i = 0; i < at.ncands && use == NULL; i++)
 		if (link_type_ok(n, at.cands[i].overlay_link) &&
 		    (at.cands[i].addr.type == P2P_ADDR_IPV4 ||

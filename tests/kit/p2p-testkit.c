@@ -15,6 +15,10 @@
  *       --max-message-size sets the configuration's max-message-size
  *       (default 5000), --max-value-size the max-size of the private
  *       kinds single, array, dictionary and node (default 4096).
+ *       [--ice] [--stun IP:PORT] [--turn IP:PORT]...
+ *       [--turn-credentials USER:PASS]
+ *       --ice makes an overlay with ICE (no-ice false); --stun, --turn
+ *       and --turn-credentials write the p2psip STUN/TURN elements.
  *
  *   p2p-testkit send --dir NODEDIR --to IP:PORT
  *                    --msg ping|join-other|store-forged|attach-udp
@@ -147,6 +151,25 @@ write_node(const char *dir, const char *conf, size_t len, X509 *ca,
 	X509_free(c);
 }
 
+/* A STUN (turn 0) or TURN server "IP:PORT" into the configuration. */
+static void
+ice_server(p2p_config *cf, int turn, const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	char ip[64];
+	long port;
+
+	if (colon == NULL || (size_t)(colon - spec) >= sizeof(ip))
+		die("--stun/--turn IP:PORT", NULL);
+	memcpy(ip, spec, (size_t)(colon - spec));
+	ip[colon - spec] = '\0';
+	port = strtol(colon + 1, NULL, 10);
+	if (port <= 0 || port > 65535 ||
+	    p2p_config_add_ice_server(cf, turn, ip, (uint16_t)port, NULL,
+	    NULL) != 0)
+		die("--stun/--turn IP:PORT", NULL);
+}
+
 static int
 cmd_overlay(int argc, char **argv)
 {
@@ -158,8 +181,15 @@ cmd_overlay(int argc, char **argv)
 		{ "max-message-size", required_argument, NULL, 'M' },
 		{ "max-value-size", required_argument, NULL, 'V' },
 		{ "link-protocol", required_argument, NULL, 'l' },
+		{ "ice", no_argument, NULL, 'I' },
+		{ "stun", required_argument, NULL, 'S' },
+		{ "turn", required_argument, NULL, 'U' },
+		{ "turn-credentials", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *stun = NULL, *turn[4], *tcred = NULL;
+	size_t nturn = 0;
+	int ice = 0;
 	const char *dir = NULL, *overlay = "test.p2psip", *bad[8], *lp[4];
 	size_t nbad = 0, nlp = 0;
 	unsigned long max_msg = 0, max_value = 4096;
@@ -183,6 +213,13 @@ cmd_overlay(int argc, char **argv)
 			if (nlp < 4)
 				lp[nlp++] = optarg;
 			break;
+		case 'I': ice = 1; break;
+		case 'S': stun = optarg; break;
+		case 'U':
+			if (nturn < 4)
+				turn[nturn++] = optarg;
+			break;
+		case 'C': tcred = optarg; break;
 		default: return 2;
 		}
 	}
@@ -219,9 +256,20 @@ cmd_overlay(int argc, char **argv)
 	p2p_config_init(&cf);
 	cf.instance_name = strdup(overlay);
 	cf.sequence = 1;
-	cf.no_ice = 1;
-	if (max_msg > 0)
+		if (max_msg > 0)
 		cf.max_message_size = (uint32_t)max_msg;
+	cf.no_ice = !ice;
+	if (stun != NULL)
+		ice_server(&cf, 0, stun);
+	for (size_t i = 0; i < nturn; i++)
+		ice_server(&cf, 1, turn[i]);
+	if (tcred != NULL) {
+		const char *colon = strchr(tcred, ':');
+		if (colon == NULL ||
+		    (cf.turn_username = strndup(tcred, (size_t)(colon - tcred))) ==
+		    NULL || (cf.turn_password = strdup(colon + 1)) == NULL)
+			die("--turn-credentials USER:PASS", NULL);
+	}
 	if (nlp > 0) {
 		for (size_t i = 0; i < cf.nlink_protocols; i++)
 			free(cf.link_protocols[i]);
