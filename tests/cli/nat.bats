@@ -6,7 +6,7 @@
 # passed through files) connect across the two NATs. Skipped where the
 # machine does not allow network namespaces and iptables.
 
-load lib_node
+load lib_store
 load ../nat/lab
 
 setup() {
@@ -17,6 +17,38 @@ setup() {
 teardown() {
 	lab_down
 	node_teardown
+}
+
+# lab_node I NS IP [BOOTSTRAP]: start node I inside namespace NS,
+# listening on IP (port chosen by the kernel), and wait until it is in the
+# ring, as node_start does on the loopback. The process is the lab's
+# (lab_down kills it by PID).
+lab_node() {
+	local i=$1 ns=$2 ip=$3 boot=${4:-} s state=
+	local args=(run --dir "$(node_dir "$i")" --listen "$ip:0"
+	    --update-interval 5 --log-level debug)
+	[ -n "$boot" ] && args+=(--bootstrap "$boot")
+	lab_bg "$ns" "$(node_log "$i")" p2p-node "${args[@]}"
+	NT_NODE_PID[$i]=$LAB_LAST_PID
+	SECONDS=0
+	while [ "$SECONDS" -lt $((90 * NT_SCALE)) ]; do
+		if ! kill -0 "$LAB_LAST_PID" 2>/dev/null; then
+			echo "node $i exited during start-up" >&2
+			return 1
+		fi
+		if s=$(node_status "$i" 2>/dev/null); then
+			state=$(jq -r .state <<<"$s")
+			if [ "$state" = joined ] ||
+			    { [ -z "$boot" ] && [ "$state" = alone ]; }; then
+				NT_NODE_ADDR[$i]=$(jq -r .listen <<<"$s")
+				NT_NODE_ID[$i]=$(jq -r .node_id <<<"$s")
+				return 0
+			fi
+		fi
+		sleep 0.3
+	done
+	echo "node $i not in the ring (state '$state')" >&2
+	return 1
 }
 
 # peers ARGS...: run a controlling agent in a and a controlled one in b,
@@ -97,4 +129,28 @@ peers() {
 	[ "$A_RC" -eq 0 ] && [ "$B_RC" -eq 0 ]
 	grep -qE "^connected relay $LAB_PUB:[0-9]+ -> relay $LAB_PUB:" \
 	    "$NT_DIR/a.log"
+}
+
+@test "nodes behind two NATs join through a public bootstrap peer over ICE and DTLS, then put and get" {
+	lab_up eim
+	lab_turn_start "$NT_DIR"
+	node_overlay 3 --ice --stun "$LAB_PUB:3478"
+	lab_node 0 pub "$LAB_PUB"
+	lab_node 1 a "$LAB_A" "${NT_NODE_ADDR[0]}"
+	lab_node 2 b "$LAB_B" "${NT_NODE_ADDR[0]}"
+	node_wait_ring 120
+	# The two NATed nodes have an ICE link between their routers'
+	# public addresses, DTLS over the selected pair.
+	grep -qE "ICE with ${NT_NODE_ID[2]:0:8}: [a-z]+ [0-9.:]+ -> [a-z]+ $LAB_R2:" \
+	    "$(node_log 1)"
+	p2p-node peers --json --dir "$(node_dir 1)" >"$NT_DIR/peers1"
+	jq -e --arg id "${NT_NODE_ID[2]}" \
+	    'any(.[]; .node_id == $id and .link_type == "DTLS-UDP-SR")' \
+	    "$NT_DIR/peers1"
+	# Data stored from behind one NAT is read from behind the other.
+	st_put 1 "$(st_user 1)" "from behind NAT a"
+	[ "$(st_get 2 "$(st_user 1)")" = "from behind NAT a" ]
+	st_put 2 "$(st_user 2)" "from behind NAT b"
+	[ "$(st_get 1 "$(st_user 2)")" = "from behind NAT b" ]
+	[ "$(st_get 0 "$(st_user 2)")" = "from behind NAT b" ]
 }
