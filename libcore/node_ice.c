@@ -41,6 +41,7 @@ typedef struct ice_attach {
 	p2p_id peer;		/* inbound: the sender; outbound: the answerer */
 	int has_peer;
 	int send_update;
+	int client;		/* inbound: a client's Attach (node_client) */
 	/* outbound: the request, sent once gathered */
 	p2p_dest *dest;
 	size_t ndest;
@@ -240,8 +241,10 @@ on_connected(p2p_ice *ice, p2p_dgram *d, void *arg)
 	    node_id_short(&ia->peer, id), p2p_ice_pair(ice));
 	ia->ice = NULL;		/* the dgram owns it now */
 	l = link_ice_open(n, d, ia->outbound, ia->has_peer ? &ia->peer : NULL);
-	if (l != NULL && !ia->outbound)
+	if (l != NULL && !ia->outbound) {
 		l->update_on_open = ia->send_update;
+		l->client = ia->client;
+	}
 	ia_free(ia);
 }
 
@@ -477,15 +480,17 @@ in_progress(p2p_node *n, uint64_t tid)
 
 void
 ice_on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
-    const p2p_sig_who *who, const p2p_attach *at)
+    const p2p_sig_who *who, const p2p_attach *at, int client)
 {
+	p2p_link *l;
 	ice_attach *ia;
 	p2p_wbuf w;
 
 	if (in_progress(n, m->transaction_id))
 		return;
-	if (link_by_peer(n, &who->node) != NULL) {
+	if ((l = link_by_peer(n, &who->node)) != NULL) {
 		/* Linked already: an answer without candidates. */
+		l->client |= client;
 		p2p_w_init(&w, 64);
 		if (p2p_attach_encode(&w, &(p2p_attach){ .role = {
 		    (const uint8_t *)"active", 6 } }) == 0)
@@ -504,6 +509,7 @@ ice_on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	ia->peer = who->node;
 	ia->has_peer = 1;
 	ia->send_update = at->send_update;
+	ia->client = client;
 	if (keep_remote(ia, at) != 0 || keep_request(ia, from, m) != 0) {
 		ia_free(ia);
 		(void)route_error(n, from, m, P2P_ERR_INCOMPATIBLE,

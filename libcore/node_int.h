@@ -304,9 +304,10 @@ void ice_free(p2p_node *n);
  * callback) if it cannot start. */
 int ice_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
     int send_update, p2p_link *via_link, node_ans_cb cb, void *user);
-/* An AttachReq delivered here (decoded, not from ourselves). */
+/* An AttachReq delivered here (decoded, not from ourselves); client: it
+ * is a client's Attach to its admitting peer (the link is marked so). */
 void ice_on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
-    const p2p_sig_who *who, const p2p_attach *at);
+    const p2p_sig_who *who, const p2p_attach *at, int client);
 
 /* node_ctl.c */
 int ctl_start(p2p_node *n, char *err, size_t errlen);

@@ -567,7 +567,7 @@ on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	}
 	/* The first candidate of a link type this overlay allows. */
 	if (n->ice != NULL) {
-		ice_on_attach(n, from, m, who, &at);
+		ice_on_attach(n, from, m, who, &at, is_client);
 		return;
 	}
 	for (size_t i = 0; i < at.ncands && use == NULL; i++)

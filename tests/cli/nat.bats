@@ -19,15 +19,19 @@ teardown() {
 	node_teardown
 }
 
-# lab_node I NS IP [BOOTSTRAP]: start node I inside namespace NS,
-# listening on IP (port chosen by the kernel), and wait until it is in the
-# ring, as node_start does on the loopback. The process is the lab's
-# (lab_down kills it by PID).
+# lab_node I NS IP [BOOTSTRAP [run options...]]: start node I inside
+# namespace NS, listening on IP (port chosen by the kernel), and wait
+# until it is in the ring (a client: linked to its admitting peer), as
+# node_start does on the loopback. The process is the lab's (lab_down
+# kills it by PID).
 lab_node() {
 	local i=$1 ns=$2 ip=$3 boot=${4:-} s state=
+	shift 3
+	[ $# -gt 0 ] && shift
 	local args=(run --dir "$(node_dir "$i")" --listen "$ip:0"
 	    --update-interval 5 --log-level debug)
 	[ -n "$boot" ] && args+=(--bootstrap "$boot")
+	args+=("$@")
 	lab_bg "$ns" "$(node_log "$i")" p2p-node "${args[@]}"
 	NT_NODE_PID[$i]=$LAB_LAST_PID
 	SECONDS=0
@@ -38,7 +42,7 @@ lab_node() {
 		fi
 		if s=$(node_status "$i" 2>/dev/null); then
 			state=$(jq -r .state <<<"$s")
-			if [ "$state" = joined ] ||
+			if [ "$state" = joined ] || [ "$state" = connected ] ||
 			    { [ -z "$boot" ] && [ "$state" = alone ]; }; then
 				NT_NODE_ADDR[$i]=$(jq -r .listen <<<"$s")
 				NT_NODE_ID[$i]=$(jq -r .node_id <<<"$s")
@@ -153,4 +157,22 @@ peers() {
 	st_put 2 "$(st_user 2)" "from behind NAT b"
 	[ "$(st_get 1 "$(st_user 2)")" = "from behind NAT b" ]
 	[ "$(st_get 0 "$(st_user 2)")" = "from behind NAT b" ]
+}
+
+@test "a client node behind a NAT is admitted, puts and gets" {
+	lab_up eim
+	lab_turn_start "$NT_DIR"
+	node_overlay 3 --ice --stun "$LAB_PUB:3478"
+	lab_node 0 pub "$LAB_PUB"
+	lab_node 1 a "$LAB_A" "${NT_NODE_ADDR[0]}"
+	node_wait_ring 120
+	lab_node 2 b "$LAB_B" "${NT_NODE_ADDR[0]}" --client
+	# The client's link to its admitting peer: the bootstrap link when
+	# that peer admits it, else an ICE link through the NAT.
+	p2p-node peers --json --dir "$(node_dir 2)" >"$NT_DIR/peers2"
+	jq -e 'length >= 1' "$NT_DIR/peers2"
+	st_put 2 "$(st_user 2)" "from a client behind NAT b"
+	[ "$(st_get 1 "$(st_user 2)")" = "from a client behind NAT b" ]
+	st_put 1 "$(st_user 1)" "from a peer behind NAT a"
+	[ "$(st_get 2 "$(st_user 1)")" = "from a peer behind NAT a" ]
 }
