@@ -5,6 +5,7 @@
  *       [--enroll-url URL] [--bootstrap HOST:PORT]...
  *       [--self-signed-permitted] [--max-ids-per-user N]
  *       [--max-message-size BYTES] [--max-value-size BYTES]
+ *       [--link-protocol TLS|DTLS]...
  *   p2p-ca user add|del|list --dir DIR [NAME] [--password-file F]
  *       [--quota N] [--json]
  *   p2p-ca serve --dir DIR --listen ADDR:PORT [--request-timeout S]
@@ -36,6 +37,7 @@ usage(FILE *f)
 "              [--enroll-url URL] [--bootstrap HOST:PORT]...\n"
 "              [--self-signed-permitted] [--max-ids-per-user N]\n"
 "              [--max-message-size BYTES] [--max-value-size BYTES]\n"
+"              [--link-protocol TLS|DTLS]...\n"
 "       p2p-ca user add --dir DIR [--password-file F] [--quota N] NAME\n"
 "       p2p-ca user del --dir DIR NAME\n"
 "       p2p-ca user list --dir DIR [--json]\n"
@@ -144,9 +146,10 @@ cmd_init(int argc, char **argv)
 		{ "max-ids-per-user", required_argument, NULL, 'm' },
 		{ "max-message-size", required_argument, NULL, 'M' },
 		{ "max-value-size", required_argument, NULL, 'V' },
+		{ "link-protocol", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *boot[64];
+	const char *boot[64], *lp[2];
 	p2p_ca_init_opts o;
 	struct common c = { 0 };
 	char err[512], path[PATH_MAX], fpr[80];
@@ -188,6 +191,17 @@ cmd_init(int argc, char **argv)
 			o.max_value_size = count_arg(optarg,
 			    "--max-value-size", 0xffffff);
 			break;
+		case 'l':
+			if (strcmp(optarg, "TLS") != 0 &&
+			    strcmp(optarg, "DTLS") != 0)
+				bad_usage("--link-protocol: TLS or DTLS, not %s",
+				    optarg);
+			if (o.nlink_protocols == 2 || (o.nlink_protocols == 1 &&
+			    strcmp(lp[0], optarg) == 0))
+				bad_usage("--link-protocol: TLS and DTLS once "
+				    "each", NULL);
+			lp[o.nlink_protocols++] = optarg;
+			break;
 		default: bad_usage(NULL, NULL);
 		}
 	}
@@ -198,6 +212,7 @@ cmd_init(int argc, char **argv)
 		bad_usage("--overlay NAME is required", NULL);
 	o.dir = c.dir;
 	o.bootstrap = boot;
+	o.link_protocols = lp;
 	if (p2p_ca_init(&o, err, sizeof(err)) != 0)
 		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
 	snprintf(path, sizeof(path), "%s/ca.pem", c.dir);

@@ -596,6 +596,28 @@ add_kinds(p2p_config *c, uint32_t max_size)
 	return 0;
 }
 
+/* The configuration's link protocols from the state (default: TLS). */
+static int
+add_link_protocols(p2p_config *c, const json_t *list)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_array_size(list) == 0)
+		return 0;
+	for (i = 0; i < c->nlink_protocols; i++)
+		free(c->link_protocols[i]);
+	free(c->link_protocols);
+	c->link_protocols = NULL;
+	c->nlink_protocols = 0;
+	json_array_foreach(list, i, v)
+		if (!json_is_string(v) || p2p_config_add_string(
+		    &c->link_protocols, &c->nlink_protocols,
+		    json_string_value(v)) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 add_bootstrap(p2p_config *c, const json_t *list)
 {
@@ -668,6 +690,8 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	    &c->nenrollment_servers, url) != 0) ||
 	    (crl != NULL && (c->crl_url = strdup(crl)) == NULL) ||
 	    add_bootstrap(c, json_object_get(ca->state, "bootstrap")) != 0 ||
+	    add_link_protocols(c, json_object_get(ca->state,
+	    "link_protocols")) != 0 ||
 	    add_ids(&c->config_signers, &c->nconfig_signers, signers) != 0 ||
 	    add_ids(&c->bad_nodes, &c->nbad_nodes,
 	    json_object_get(ca->state, "bad_nodes")) != 0 ||
@@ -856,6 +880,29 @@ make_signer(const char *dir, const char *overlay, EVP_PKEY *cakey,
 	return rc;
 }
 
+/* The link protocols, checked: TLS or DTLS, each once. */
+static int
+set_link_protocols(json_t *st, const p2p_ca_init_opts *o)
+{
+	json_t *a = json_array();
+
+	if (a == NULL)
+		return -1;
+	for (size_t i = 0; i < o->nlink_protocols; i++) {
+		const char *p = o->link_protocols[i];
+		int seen = 0;
+
+		for (size_t j = 0; j < i; j++)
+			seen |= strcmp(o->link_protocols[j], p) == 0;
+		if ((strcmp(p, "TLS") != 0 && strcmp(p, "DTLS") != 0) || seen ||
+		    json_array_append_new(a, json_string(p)) != 0) {
+			json_decref(a);
+			return -1;
+		}
+	}
+	return json_object_set_new(st, "link_protocols", a);
+}
+
 static json_t *
 init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 {
@@ -883,6 +930,11 @@ init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 	    "max_message_size", json_integer(o->max_message_size)) != 0) ||
 	    (o->max_value_size > 0 && json_object_set_new(st,
 	    "max_value_size", json_integer(o->max_value_size)) != 0))) {
+		json_decref(st);
+		return NULL;
+	}
+	if (st != NULL && o->nlink_protocols > 0 &&
+	    set_link_protocols(st, o) != 0) {
 		json_decref(st);
 		return NULL;
 	}

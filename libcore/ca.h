@@ -73,6 +73,10 @@ typedef struct p2p_ca_init_opts {
 	 * on links with a smaller MTU). */
 	unsigned max_message_size;
 	unsigned max_value_size;
+	/* The configuration's overlay-link-protocol list, "TLS" and/or
+	 * "DTLS" in order of preference; none: TLS. */
+	const char *const *link_protocols;
+	size_t nlink_protocols;
 } p2p_ca_init_opts;
 #define P2P_CA_DEFAULT_VALUE_SIZE	4096
 

@@ -160,3 +160,25 @@ dtls_peers_ok() {
 	echo "dropped $dropped" >&2
 	[ "$dropped" -gt 0 ]
 }
+
+# ---- the configuration ----------------------------------------------------
+
+@test "p2p-ca init --link-protocol: the configuration lists the protocols in order; other values are usage errors" {
+	run p2p-ca init --dir "$NT_DIR/ca1" --overlay dtls.p2psip \
+	    --link-protocol DTLS --link-protocol TLS
+	[ "$status" -eq 0 ]
+	run grep -o '<overlay-link-protocol>[A-Z]*<' "$NT_DIR/ca1/overlay.xml"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s\n' '<overlay-link-protocol>DTLS<' \
+	    '<overlay-link-protocol>TLS<')" ]
+	run p2p-ca init --dir "$NT_DIR/ca2" --overlay dtls.p2psip
+	[ "$status" -eq 0 ]
+	run grep -o '<overlay-link-protocol>[A-Z]*<' "$NT_DIR/ca2/overlay.xml"
+	[ "$output" = '<overlay-link-protocol>TLS<' ]
+	run p2p-ca init --dir "$NT_DIR/ca3" --overlay dtls.p2psip \
+	    --link-protocol SCTP
+	[ "$status" -eq 2 ]
+	run p2p-ca init --dir "$NT_DIR/ca4" --overlay dtls.p2psip \
+	    --link-protocol DTLS --link-protocol DTLS
+	[ "$status" -eq 2 ]
+}
