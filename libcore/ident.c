@@ -15,6 +15,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "certcache.h"
+
 /* Record a failure and drop whatever OpenSSL queued about it. */
 static int
 fail(p2p_err *err, uint16_t code, const char *what)
@@ -956,7 +958,15 @@ struct p2p_trust {
 	int self_signed;
 	enum p2p_digest digest;
 	time_t when;
+	/* Parsed and chain-checked certificates (certcache.h). gen changes
+	 * with anything that can change a chain check's outcome. */
+	p2p_certcache *cache;
+	uint64_t gen;
 };
+
+/* A chain check that passed stands at most this long, so that a CRL
+ * reaching its nextUpdate is seen within that time. */
+#define TRUST_CACHE_SECS 300
 
 p2p_trust *
 p2p_trust_new(void)
@@ -965,10 +975,13 @@ p2p_trust_new(void)
 
 	if (t == NULL)
 		return NULL;
-	if ((t->store = X509_STORE_new()) == NULL) {
+	if ((t->store = X509_STORE_new()) == NULL ||
+	    (t->cache = p2p_certcache_new()) == NULL) {
+		X509_STORE_free(t->store);
 		free(t);
 		return NULL;
 	}
+	t->gen = 1;
 	return t;
 }
 
@@ -978,6 +991,7 @@ p2p_trust_free(p2p_trust *t)
 	if (t == NULL)
 		return;
 	X509_STORE_free(t->store);
+	p2p_certcache_free(t->cache);
 	X509_CRL_free(t->crl);
 	free(t->serials);
 	free(t->bad);
@@ -992,6 +1006,7 @@ p2p_trust_add_root(p2p_trust *t, X509 *root, p2p_err *err)
 	if (X509_STORE_add_cert(t->store, root) != 1)
 		return fail(err, 0, "cannot add the root certificate");
 	t->nroots++;
+	t->gen++;
 	return 0;
 }
 
@@ -1016,6 +1031,7 @@ p2p_trust_set_crl(p2p_trust *t, X509_CRL *crl, p2p_err *err)
 		return fail(err, 0, "cannot keep the CRL");
 	X509_CRL_free(t->crl);
 	t->crl = crl;
+	t->gen++;
 	return 0;
 }
 
@@ -1033,6 +1049,7 @@ p2p_trust_revoke_serial(p2p_trust *t, const char *hex, p2p_err *err)
 	if (n != NULL) {
 		t->serials = n;
 		strcpy(t->serials[t->nserials++], h);
+		t->gen++;
 	}
 	OPENSSL_free(h);
 	BN_free(bn);
@@ -1049,6 +1066,7 @@ p2p_trust_add_bad_node(p2p_trust *t, const p2p_id *id, p2p_err *err)
 		return fail(err, 0, "out of memory");
 	t->bad = n;
 	t->bad[t->nbad++] = *id;
+	t->gen++;
 	return 0;
 }
 
@@ -1057,12 +1075,27 @@ p2p_trust_allow_self_signed(p2p_trust *t, enum p2p_digest d)
 {
 	t->self_signed = 1;
 	t->digest = d;
+	t->gen++;
 }
 
 void
 p2p_trust_set_time(p2p_trust *t, time_t when)
 {
 	t->when = when;
+	t->gen++;
+}
+
+X509 *
+p2p_trust_cert(const p2p_trust *t, const uint8_t *der, size_t len,
+    p2p_cert_info *ci, p2p_err *err)
+{
+	return p2p_certcache_parse(t->cache, der, len, ci, err);
+}
+
+void
+p2p_trust_cache_stats(const p2p_trust *t, uint64_t *hits, uint64_t *misses)
+{
+	p2p_certcache_stats(t->cache, hits, misses);
 }
 
 static enum p2p_verify_result
@@ -1139,6 +1172,32 @@ check_time(const p2p_trust *t, const p2p_cert_info *ci, p2p_err *err)
 	return P2P_VERIFY_OK;
 }
 
+/*
+ * verify_chain through the cache: a certificate without intermediates
+ * whose chain passed against this very trust is not checked again (its
+ * validity period is, the caller checks revocation lists itself).
+ */
+static enum p2p_verify_result
+verify_chain_cached(const p2p_trust *t, X509 *cert, STACK_OF(X509) *chain,
+    const p2p_cert_info *ci, p2p_err *err)
+{
+	time_t now = t->when != 0 ? t->when : time(NULL), until;
+	enum p2p_verify_result r;
+	uint8_t hash[32];
+
+	if (chain != NULL || p2p_certcache_hash(t->cache, cert, hash) != 0)
+		return verify_chain(t, cert, chain, err);
+	if (p2p_certcache_chain_ok(t->cache, hash, t->gen, now))
+		return check_time(t, ci, err);
+	if ((r = verify_chain(t, cert, chain, err)) != P2P_VERIFY_OK)
+		return r;
+	until = now + TRUST_CACHE_SECS;
+	if (until > ci->not_after)
+		until = ci->not_after;
+	p2p_certcache_chain_passed(t->cache, hash, cert, t->gen, until);
+	return P2P_VERIFY_OK;
+}
+
 static enum p2p_verify_result
 check_revocation(const p2p_trust *t, const p2p_cert_info *ci, p2p_err *err)
 {
@@ -1167,7 +1226,8 @@ p2p_cert_verify(const p2p_trust *t, X509 *cert, STACK_OF(X509) *chain,
 			return r;
 		if (p2p_selfsigned_check(cert, t->digest, err) != 0)
 			return P2P_VERIFY_SELF_SIGNED_MISMATCH;
-	} else if ((r = verify_chain(t, cert, chain, err)) != P2P_VERIFY_OK)
+	} else if ((r = verify_chain_cached(t, cert, chain, &ci, err)) !=
+	    P2P_VERIFY_OK)
 		return r;
 	if ((r = check_revocation(t, &ci, err)) != P2P_VERIFY_OK)
 		return r;

@@ -200,6 +200,18 @@ int p2p_trust_add_bad_node(p2p_trust *t, const p2p_id *id, p2p_err *err);
 void p2p_trust_allow_self_signed(p2p_trust *t, enum p2p_digest d);
 /* Verify as of this time instead of now (0: now). */
 void p2p_trust_set_time(p2p_trust *t, time_t when);
+/*
+ * The certificate der parses to (a new reference) and its contents, from
+ * the trust's cache of certificates seen before (certcache.h). A chain
+ * check that passed is remembered there too, until the trust changes
+ * (any of the calls above) or 5 minutes pass. NULL when der is not a
+ * readable certificate.
+ */
+X509 *p2p_trust_cert(const p2p_trust *t, const uint8_t *der, size_t len,
+    p2p_cert_info *ci, p2p_err *err);
+/* Lookups of that cache answered from it and not. */
+void p2p_trust_cache_stats(const p2p_trust *t, uint64_t *hits,
+    uint64_t *misses);
 
 /*
  * Verify a peer certificate: it chains (with basicConstraints) to a root,

@@ -72,6 +72,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	json_t *r, *fingers = json_array(), *counters, *clients = json_array();
 	char listen[80];
 	unsigned open = 0;
+	uint64_t cc_hits, cc_misses;
 
 	(void)params;
 	for (unsigned i = 1; i <= P2P_CHORD_FINGERS; i++) {
@@ -87,7 +88,9 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	}
 	snprintf(listen, sizeof(listen), strchr(n->listen_ip, ':') ?
 	    "[%s]:%u" : "%s:%u", n->listen_ip, n->listen_port);
-	counters = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}",
+	p2p_trust_cache_stats(n->trust, &cc_hits, &cc_misses);
+	counters = json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I}",
 	    "messages_rx", (json_int_t)n->st.rx,
 	    "messages_tx", (json_int_t)n->st.tx,
 	    "forwarded", (json_int_t)n->st.forwarded,
@@ -97,7 +100,9 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	    "dropped", (json_int_t)n->st.dropped,
 	    "errors_sent", (json_int_t)n->st.errors_sent,
 	    "links_refused", (json_int_t)n->st.links_refused,
-	    "transactions", (int)n->txns.count);
+	    "transactions", (int)n->txns.count,
+	    "cert_cache_hits", (json_int_t)cc_hits,
+	    "cert_cache_misses", (json_int_t)cc_misses);
 	r = json_pack("{s:o,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:I,s:o}",
 	    "node_id", id_json(&n->ident.node),
 	    "overlay", n->overlay,

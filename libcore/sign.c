@@ -182,18 +182,31 @@ p2p_sig_who_clear(p2p_sig_who *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/* Does cert (DER) carry the signer named by s? Fills who on a match. */
+/*
+ * Does cert (DER) carry the signer named by s? Fills who on a match. x is
+ * the parsed certificate when the caller has it; otherwise der is parsed
+ * through trust's cache when there is a trust.
+ */
 static int
 try_cert(const p2p_signer *s, const uint8_t *der, size_t len, X509 *x,
-    p2p_sig_who *who)
+    const p2p_trust *trust, p2p_sig_who *who)
 {
 	p2p_cert_info ci;
 	X509 *own = NULL;
 
-	if (x == NULL && (x = own = p2p_cert_from_der(der, len, NULL)) == NULL)
+	if (x == NULL && trust != NULL) {
+		if ((x = own = p2p_trust_cert(trust, der, len, &ci, NULL)) ==
+		    NULL)
+			return 0;
+	} else if (x == NULL) {
+		if ((x = own = p2p_cert_from_der(der, len, NULL)) == NULL ||
+		    p2p_cert_info_get(x, &ci, NULL) != 0) {
+			X509_free(own);
+			return 0;
+		}
+	} else if (p2p_cert_info_get(x, &ci, NULL) != 0)
 		return 0;
-	if (p2p_cert_info_get(x, &ci, NULL) != 0 ||
-	    !p2p_signer_match(s, der, len, &ci, &who->node, &who->has_node)) {
+	if (!p2p_signer_match(s, der, len, &ci, &who->node, &who->has_node)) {
 		X509_free(own);
 		return 0;
 	}
@@ -213,14 +226,14 @@ hint_matches(const p2p_signer *s, X509 *hint, p2p_sig_who *who)
 
 	if (p2p_cert_to_der(hint, &der, &len, NULL) != 0)
 		return 0;
-	ok = try_cert(s, der, len, hint, who);
+	ok = try_cert(s, der, len, hint, NULL, who);
 	free(der);
 	return ok;
 }
 
 static int
 find_signer(const p2p_signature *sig, const p2p_cert *certs, size_t ncerts,
-    X509 *hint, p2p_sig_who *who, p2p_err *err)
+    X509 *hint, const p2p_trust *trust, p2p_sig_who *who, p2p_err *err)
 {
 	if (hint != NULL && hint_matches(&sig->signer, hint, who)) {
 		who->cert_index = P2P_SIG_CERT_HINT;
@@ -230,7 +243,7 @@ find_signer(const p2p_signature *sig, const p2p_cert *certs, size_t ncerts,
 		if (certs[i].type != P2P_CERT_X509)
 			continue;
 		if (try_cert(&sig->signer, certs[i].der.p, certs[i].der.len,
-		    NULL, who)) {
+		    NULL, trust, who)) {
 			who->cert_index = i;
 			return 0;
 		}
@@ -269,7 +282,7 @@ p2p_verify_data(const p2p_signature *sig, const void *input, size_t len,
 	if ((sig->hash_alg == 0 && sig->sig_alg == 0) ||
 	    sig->signer.type == P2P_SIGNER_NONE)
 		return fail(err, P2P_ERR_FORBIDDEN, "value is not signed");
-	if (find_signer(sig, certs, ncerts, hint, &w, err) != 0)
+	if (find_signer(sig, certs, ncerts, hint, trust, &w, err) != 0)
 		return -1;
 	if (p2p_verify_raw(X509_get0_pubkey(w.cert), sig->hash_alg,
 	    sig->sig_alg, input, len, sig->value.p, sig->value.len, err) != 0 ||
