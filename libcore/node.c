@@ -17,8 +17,6 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#define TICK_MS 200
-
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 const char *
@@ -232,12 +230,65 @@ tls_log(int level, const char *msg, void *arg)
 	node_log(arg, level <= 1 ? NLOG_DEBUG : level, "tls: %s", msg);
 }
 
+/*
+ * Timers. The node has one timer for the work of every module (each
+ * *_tick), armed for the earliest time any of them has something due
+ * (each *_next_due). Anything that happens may add an earlier deadline (a
+ * transaction sent, a link opened, a value stored), so the time is
+ * computed again before the loop waits for I/O (a uv_prepare handle);
+ * an idle node sleeps until its next keepalive or refresh.
+ *
+ * Some work stays due after the tick that handled it (a link being
+ * closed is still open until its TLS close completes): what was already
+ * due at the last tick runs again RETRY_MS after it, not in a loop.
+ */
+#define RETRY_MS 200
+
+static void on_tick(uv_timer_t *t);
+
+static uint64_t
+next_due(p2p_node *n, uint64_t now)
+{
+	uint64_t t = p2p_txn_next_due(&n->txns), u;
+
+	if (n->stopping)
+		return t;
+#define EARLIER(x) do { u = (x); if (u < t) t = u; } while (0)
+	EARLIER(topo_next_due(n));
+	EARLIER(store_next_due(n, now));
+	EARLIER(sipreg_next_due(n, now));
+	EARLIER(sip_next_due(n, now));
+	EARLIER(crl_next_due(n));
+	EARLIER(link_next_due(n));
+#undef EARLIER
+	return t;
+}
+
+static void
+arm(p2p_node *n)
+{
+	uint64_t now = node_now(n), due = next_due(n, now);
+
+	if (due <= n->tick_ms)
+		due = n->tick_ms + RETRY_MS;
+	if (due == n->tick_due && uv_is_active((uv_handle_t *)&n->tick))
+		return;
+	n->tick_due = due;
+	if (due == UINT64_MAX) {
+		uv_timer_stop(&n->tick);
+		return;
+	}
+	uv_timer_start(&n->tick, on_tick, due > now ? due - now : 0, 0);
+}
+
 static void
 on_tick(uv_timer_t *t)
 {
 	p2p_node *n = t->data;
 	uint64_t now = node_now(n);
 
+	n->tick_due = UINT64_MAX;
+	n->tick_ms = now;
 	route_tick(n, now);
 	if (!n->stopping) {
 		topo_tick(n, now);
@@ -247,6 +298,13 @@ on_tick(uv_timer_t *t)
 		crl_tick(n, now);
 		link_keepalive(n, now);
 	}
+	n->st.wakeups++;
+}
+
+static void
+on_prepare(uv_prepare_t *p)
+{
+	arm(p->data);
 }
 
 static void
@@ -284,6 +342,8 @@ on_stop_timer(uv_timer_t *t)
 	}
 	uv_timer_stop(&n->tick);
 	uv_close((uv_handle_t *)&n->tick, NULL);
+	uv_prepare_stop(&n->prepare);
+	uv_close((uv_handle_t *)&n->prepare, NULL);
 	uv_close((uv_handle_t *)&n->stop_timer, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
@@ -422,7 +482,10 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 		goto out;
 	uv_timer_init(n->loop, &n->tick);
 	n->tick.data = n;
-	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+	n->tick_due = UINT64_MAX;
+	uv_prepare_init(n->loop, &n->prepare);
+	n->prepare.data = n;
+	uv_prepare_start(&n->prepare, on_prepare);
 	uv_timer_init(n->loop, &n->stop_timer);
 	n->stop_timer.data = n;
 	uv_signal_init(n->loop, &n->sigint);

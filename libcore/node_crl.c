@@ -234,3 +234,9 @@ crl_tick(p2p_node *n, uint64_t now)
 	}
 	n->crl_busy = 1;
 }
+
+uint64_t
+crl_next_due(p2p_node *n)
+{
+	return n->crl_busy ? UINT64_MAX : n->crl_next_ms;
+}

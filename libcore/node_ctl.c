@@ -90,7 +90,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	    "[%s]:%u" : "%s:%u", n->listen_ip, n->listen_port);
 	p2p_trust_cache_stats(n->trust, &cc_hits, &cc_misses);
 	counters = json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I}",
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}",
 	    "messages_rx", (json_int_t)n->st.rx,
 	    "messages_tx", (json_int_t)n->st.tx,
 	    "forwarded", (json_int_t)n->st.forwarded,
@@ -101,6 +101,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	    "errors_sent", (json_int_t)n->st.errors_sent,
 	    "links_refused", (json_int_t)n->st.links_refused,
 	    "transactions", (int)n->txns.count,
+	    "timer_wakeups", (json_int_t)n->st.wakeups,
 	    "cert_cache_hits", (json_int_t)cc_hits,
 	    "cert_cache_misses", (json_int_t)cc_misses);
 	r = json_pack("{s:o,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:I,s:o}",

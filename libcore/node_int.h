@@ -1,9 +1,14 @@
 /*
  * node_int: the inside of p2p-node, shared by node*.c. Not installed.
  *
- * One libuv loop owns everything; no threads. The pieces:
+ * One libuv loop owns everything. Threading rule: every p2p_node field,
+ * the trust and its certificate cache (certcache.h, not thread-safe) are
+ * touched from the loop thread only; work handed to libuv's pool (the CRL
+ * fetch, node_crl.c) gets its inputs copied and returns its result to the
+ * loop through the after-work callback. One timer runs the periodic work
+ * of every module, armed for the earliest *_next_due (node.c). The pieces:
  *   node.c        setup (identity, configuration, trust, listener), the
- *                 periodic tick, logging, stop
+ *                 timer armed for the next deadline, logging, stop
  *   node_link.c   overlay links: TLS over TCP or DTLS over UDP (the one
  *                 UDP socket, rlink's reliability), FramedMessage
  *                 framing, the connection table
@@ -103,6 +108,7 @@ typedef struct node_stats {
 	uint64_t bad_signature, malformed, dropped, errors_sent;
 	uint64_t links_refused;
 	uint64_t fragments_tx;	/* fragments sent (and re-fragmented) */
+	uint64_t wakeups;	/* runs of the node's timer */
 	/* For the diagnostics (node_diag.c): per message code, framed
 	 * bytes, and their averages over 5 s periods. */
 	uint64_t msg_sent[NODE_MSG_SLOTS], msg_rcvd[NODE_MSG_SLOTS];
@@ -156,7 +162,10 @@ typedef struct p2p_node {
 	size_t nattach;
 	p2p_ctl_server *ctl;
 	char socket_path[512];
-	uv_timer_t tick;
+	uv_timer_t tick;	/* armed for the next deadline (node.c) */
+	uint64_t tick_due;	/* what it is armed for (UINT64_MAX: not) */
+	uint64_t tick_ms;	/* when it last ran */
+	uv_prepare_t prepare;	/* re-arms it before the loop waits */
 	uv_signal_t sigint, sigterm;
 	uint64_t start_ms;
 	int stopping;
@@ -214,6 +223,7 @@ int link_send(p2p_link *l, const uint8_t *msg, size_t len);
 void link_close(p2p_link *l, const char *why);
 void link_close_all(p2p_node *n);
 void link_keepalive(p2p_node *n, uint64_t now);
+uint64_t link_next_due(p2p_node *n);
 
 /* node_route.c */
 typedef void (*node_ans_cb)(p2p_node *n, void *user, enum p2p_txn_status st,
@@ -254,6 +264,7 @@ void topo_start(p2p_node *n);
 void topo_link_open(p2p_node *n, p2p_link *l);
 void topo_link_gone(p2p_node *n, p2p_link *l);
 void topo_tick(p2p_node *n, uint64_t now);
+uint64_t topo_next_due(p2p_node *n);
 void topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who);
 int topo_leave(p2p_node *n);
@@ -318,11 +329,13 @@ void ctl_fail(p2p_ctl_req *req, enum p2p_txn_status st, const p2p_msg *ans);
 /* node_crl.c */
 void crl_start(p2p_node *n);
 void crl_tick(p2p_node *n, uint64_t now);
+uint64_t crl_next_due(p2p_node *n);
 
 /* node_store.c */
 int store_init(p2p_node *n);
 void store_free(p2p_node *n);
 void store_tick(p2p_node *n, uint64_t now);
+uint64_t store_next_due(p2p_node *n, uint64_t now);
 void store_ring_changed(p2p_node *n);
 void store_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who, p2p_arena *a);
@@ -393,6 +406,7 @@ int sipreg_withdraw(p2p_node *n, const char *aor, sipreg_done_cb cb,
 int sipreg_lookup(p2p_node *n, const char *aor, sipreg_lookup_cb cb,
     void *user);
 void sipreg_tick(p2p_node *n, uint64_t now);
+uint64_t sipreg_next_due(p2p_node *n, uint64_t now);
 void sipreg_free(p2p_node *n);
 /* Control methods: "sip.lookup". */
 void sipreg_ctl_register(p2p_node *n);
@@ -400,6 +414,7 @@ void sipreg_ctl_register(p2p_node *n);
 /* node_sip.c: the SIP front and AppAttach (application 5060). */
 int sip_start(p2p_node *n, char *err, size_t errlen);
 void sip_tick(p2p_node *n, uint64_t now);
+uint64_t sip_next_due(p2p_node *n, uint64_t now);
 /* Withdraw registrations, close the front and the SIP connections. */
 void sip_stop(p2p_node *n);
 void sip_free(p2p_node *n);

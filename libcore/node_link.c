@@ -883,3 +883,23 @@ link_keepalive(p2p_node *n, uint64_t now)
 		}
 	}
 }
+
+uint64_t
+link_next_due(p2p_node *n)
+{
+	uint64_t t = UINT64_MAX, at;
+
+	for (p2p_link *l = n->links; l != NULL; l = l->next) {
+		if (!l->open || !l->has_peer)
+			continue;
+		if (!p2p_chord_knows(&n->chord, &l->peer))
+			at = l->last_rx_ms + UNUSED_LINK_MS;
+		else if (l->ping_sent_ms == 0)
+			at = l->last_rx_ms + KEEPALIVE_IDLE_MS;
+		else
+			at = l->last_rx_ms + KEEPALIVE_DEAD_MS;
+		if (at < t)
+			t = at;
+	}
+	return t;
+}

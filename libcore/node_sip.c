@@ -2539,3 +2539,38 @@ sip_free(p2p_node *n)
 	free(f);
 	n->sip = NULL;
 }
+
+/* When sip_tick has something to do next: the checks it makes, as times.
+ * Event subscriptions are polled for a control client gone away. */
+#define SIP_SUB_POLL_MS 200
+
+uint64_t
+sip_next_due(p2p_node *n, uint64_t now)
+{
+	sip_front *f = n->sip;
+	uint64_t t = UINT64_MAX, at;
+
+	if (f == NULL)
+		return t;
+	for (sip_bind *b = f->binds; b != NULL; b = b->next)
+		if (b->expires_ms < t)
+			t = b->expires_ms;
+	for (sip_ua *u = f->uas; u != NULL; u = u->next)
+		if (u->expires_ms < t)
+			t = u->expires_ms;
+	for (sip_app *a = f->apps; a != NULL; a = a->next) {
+		if (a->open && a->conn != NULL)
+			at = a->last_ms + SIP_APP_IDLE_MS + 1;
+		else if (!a->open && a->conn == NULL)
+			at = a->until_ms;
+		else if (!a->open)
+			at = a->until_ms + SIP_ATTACH_MS;
+		else
+			continue;
+		if (at < t)
+			t = at;
+	}
+	if (f->subs != NULL && now + SIP_SUB_POLL_MS < t)
+		t = now + SIP_SUB_POLL_MS;
+	return t;
+}

@@ -816,3 +816,20 @@ sipreg_ctl_register(p2p_node *n)
 {
 	p2p_ctl_register(n->ctl, "sip.lookup", m_lookup, n);
 }
+
+uint64_t
+sipreg_next_due(p2p_node *n, uint64_t now)
+{
+	struct sipreg_state *s = n->sipreg;
+	uint64_t t = UINT64_MAX;
+
+	if (s == NULL)
+		return t;
+	for (sipreg_op *op = s->ops; op != NULL; op = op->next)
+		if (op->done)
+			return now;
+	for (sipreg_reg *r = s->regs; r != NULL; r = r->next)
+		if (r->inflight == NULL && r->next_ms < t)
+			t = r->next_ms;
+	return t;
+}

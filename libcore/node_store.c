@@ -1054,3 +1054,18 @@ store_ctl_register(p2p_node *n)
 	p2p_ctl_register(n->ctl, "stat", m_stat, n);
 	p2p_ctl_register(n->ctl, "find", m_find, n);
 }
+
+uint64_t
+store_next_due(p2p_node *n, uint64_t now)
+{
+	uint64_t t = n->sweep_at != 0 ? n->sweep_at : UINT64_MAX;
+	uint64_t exp, wall;
+
+	if (n->store == NULL ||
+	    (exp = p2p_store_next_expiry(n->store)) == 0)
+		return t;
+	/* Expiry is wall-clock time; the loop's clock is another. */
+	wall = node_wall_ms();
+	exp = exp <= wall ? now : now + (exp - wall);
+	return exp < t ? exp : t;
+}

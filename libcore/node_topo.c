@@ -1024,3 +1024,18 @@ topo_tick(p2p_node *n, uint64_t now)
 		(void)topo_send_attach(n, &d, 1, 1, NULL);
 	}
 }
+
+uint64_t
+topo_next_due(p2p_node *n)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (size_t i = 0; i < n->nattach; i++)
+		if (n->attach[i].until_ms < t)
+			t = n->attach[i].until_ms;
+	if (!joined(n))
+		return n->join_deadline_ms < t ? n->join_deadline_ms : t;
+	if (p2p_chord_next_deadline(&n->chord) < t)
+		t = p2p_chord_next_deadline(&n->chord);
+	return t;
+}

@@ -83,6 +83,7 @@ struct p2p_store {
 	size_t nvalues;
 	size_t value_bytes;
 	uint64_t epoch;
+	uint64_t next_expiry;	/* no value expires before (0: none) */
 };
 
 static int
@@ -258,6 +259,8 @@ sval_make(p2p_store *s, enum p2p_data_model m, const p2p_stored_data *sd,
 	sv->storage_time = sd->storage_time;
 	sv->lifetime = sd->lifetime;
 	sv->expires = now + (uint64_t)sd->lifetime * 1000;
+	if (s->next_expiry == 0 || sv->expires < s->next_expiry)
+		s->next_expiry = sv->expires;
 	sv->index = m == P2P_MODEL_ARRAY ? sd->value.index : 0;
 	sv->exists = sd->value.data.exists;
 	sv->hash_alg = sig->hash_alg;
@@ -1625,9 +1628,12 @@ kind_expire(p2p_store *s, struct kindrec *kr, uint64_t now)
 	size_t j = 0, removed = 0;
 
 	for (size_t i = 0; i < kr->n; i++) {
-		if (sv_live(kr->v[i], now))
+		if (sv_live(kr->v[i], now)) {
+			if (s->next_expiry == 0 ||
+			    kr->v[i]->expires < s->next_expiry)
+				s->next_expiry = kr->v[i]->expires;
 			kr->v[j++] = kr->v[i];
-		else {
+		} else {
 			sval_remove(s, kr->v[i]);
 			removed++;
 		}
@@ -1636,11 +1642,18 @@ kind_expire(p2p_store *s, struct kindrec *kr, uint64_t now)
 	return removed;
 }
 
+uint64_t
+p2p_store_next_expiry(const p2p_store *s)
+{
+	return s->next_expiry;
+}
+
 size_t
 p2p_store_expire(p2p_store *s, uint64_t now)
 {
 	size_t removed = 0, keep = 0;
 
+	s->next_expiry = 0;	/* recomputed over the values kept */
 	for (size_t i = 0; i < s->nres; i++) {
 		struct resrec *r = s->res[i];
 		size_t kk = 0;

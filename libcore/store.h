@@ -171,6 +171,9 @@ int p2p_store_check_value(const p2p_id *rid, const p2p_kind_def *def,
 /* Remove values expired at now, and resources left empty. Returns how
  * many values were removed. */
 size_t p2p_store_expire(p2p_store *s, uint64_t now);
+/* No value expires before this time (0: the store holds none). The bound
+ * may be early (a value replaced or removed since), never late. */
+uint64_t p2p_store_next_expiry(const p2p_store *s);
 
 /*
  * One (resource, kind) with its live values, ready to be sent in a

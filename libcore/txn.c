@@ -161,6 +161,23 @@ p2p_txn_finish(p2p_txn_table *t, uint64_t tid, enum p2p_txn_status st,
 }
 
 uint64_t
+p2p_txn_next_due(const p2p_txn_table *t)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (t->count == 0)
+		return next;
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (const p2p_txn *x = t->buckets[i]; x != NULL; x = x->next) {
+			if (x->next_ms < next)
+				next = x->next_ms;
+			if (x->deadline_ms < next)
+				next = x->deadline_ms;
+		}
+	return next;
+}
+
+uint64_t
 p2p_txn_tick(p2p_txn_table *t, uint64_t now_ms,
     void (*resend)(void *ctx, p2p_txn *x), void *ctx)
 {

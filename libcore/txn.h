@@ -84,6 +84,8 @@ int p2p_txn_finish(p2p_txn_table *t, uint64_t tid, enum p2p_txn_status st,
  */
 uint64_t p2p_txn_tick(p2p_txn_table *t, uint64_t now_ms,
     void (*resend)(void *ctx, p2p_txn *x), void *ctx);
+/* The time p2p_txn_tick has something to do next (UINT64_MAX: never). */
+uint64_t p2p_txn_next_due(const p2p_txn_table *t);
 /* Finish with P2P_TXN_LINK_FAILED every transaction last sent on link. */
 void p2p_txn_fail_link(p2p_txn_table *t, uint64_t link_id);
 

@@ -1095,8 +1095,11 @@ test_expiry(void **state)
 	    "s", 1);
 	val_make(&v[1], &alice, &alice.rid, K_DICT, NOW, 100, 0, S("long"),
 	    "l", 1);
+	assert_int_equal(p2p_store_next_expiry(c.s), 0);
 	assert_int_equal(put(&c, &alice, &alice.rid, K_DICT, 0, v, 2, NOW),
 	    0);
+	/* The earliest of the two lifetimes. */
+	assert_int_equal(p2p_store_next_expiry(c.s), NOW + 10000);
 	assert_int_equal(fetch(&c, &alice.rid, &sp, 1, NOW + 9999, &f), 0);
 	assert_int_equal(f.ans.kinds[0].nvalues, 2);
 	assert_int_equal(fetch(&c, &alice.rid, &sp, 1, NOW + 10000, &f), 0);
@@ -1104,6 +1107,7 @@ test_expiry(void **state)
 	assert_value(&f.ans.kinds[0].values[0], "l", 1);
 
 	assert_int_equal(p2p_store_expire(c.s, NOW + 10000), 1);
+	assert_int_equal(p2p_store_next_expiry(c.s), NOW + 100000);
 	p2p_store_get_stats(c.s, &st);
 	assert_int_equal(st.values, 1);
 	assert_int_equal(st.resources, 1);
@@ -1274,7 +1278,9 @@ test_replication_range(void **state)
 	assert_int_equal(st.certs, 2);
 	/* The copy expires on the original schedule (70 s left at +30 s). */
 	assert_int_equal(p2p_store_expire(d.s, NOW + 99999), 0);
+	assert_int_equal(p2p_store_next_expiry(d.s), NOW + 100000);
 	assert_int_equal(p2p_store_expire(d.s, NOW + 100000), 3);
+	assert_int_equal(p2p_store_next_expiry(d.s), 0);
 
 	/* Drop the first resource's range from the original. */
 	assert_int_equal(p2p_store_drop_range(c.s, &lo, &hi),

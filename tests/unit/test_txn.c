@@ -68,10 +68,14 @@ test_retransmit_schedule_and_timeout(void **state)
 	assert_int_equal(p2p_txn_table_init(&t, NULL), 0);
 	assert_non_null(p2p_txn_add(&t, 7, (const uint8_t *)"abc", 3, 1000,
 	    on_done, &s));
+	/* The next due time is known before any tick: the first resend. */
+	assert_int_equal(p2p_txn_next_due(&t), 4000);
 	next = p2p_txn_tick(&t, 1000, count_resend, NULL);
 	assert_int_equal(next, 4000);
-	for (uint64_t now = 4000; now < 16000; now += 3000)
+	for (uint64_t now = 4000; now < 16000; now += 3000) {
 		next = p2p_txn_tick(&t, now, count_resend, NULL);
+		assert_int_equal(p2p_txn_next_due(&t), next);
+	}
 	/* 5 sends in all: the first plus 4 resends, at 4, 7, 10, 13 s */
 	assert_int_equal(resends, 4);
 	assert_int_equal(s.calls, 0);
@@ -80,6 +84,7 @@ test_retransmit_schedule_and_timeout(void **state)
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.st, P2P_TXN_TIMEOUT);
 	assert_true(next == UINT64_MAX);
+	assert_true(p2p_txn_next_due(&t) == UINT64_MAX);
 	assert_int_equal(t.count, 0);
 	p2p_txn_table_free(&t);
 }
