@@ -4,14 +4,15 @@
  *
  *   storage_client --socket PATH --op put|get --resource NAME
  *                  [--kind KIND] [--size BYTES] [--requests N]
- *                  [--concurrency K]
+ *                  [--concurrency K] [--latencies]
  *
  * K threads share N requests; each request is one connection to the
  * control socket (p2p_ctl_call), so nothing but the node's own work and a
  * Unix-socket round trip is timed. put stores a fresh value of BYTES bytes
  * each time (its first bytes carry the request number). Prints one line:
  *   op size requests ok failed seconds rps p50_ms p99_ms
- * and, on failures, the first error message on stderr.
+ * and, on failures, the first error message on stderr. --latencies adds
+ * every request's time in ms, one a line, in increasing order.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -144,7 +145,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: storage_client --socket PATH --op put|get "
 	    "--resource NAME [--kind KIND]\n"
-	    "       [--size BYTES] [--requests N] [--concurrency K]\n");
+	    "       [--size BYTES] [--requests N] [--concurrency K] "
+	    "[--latencies]\n");
 	exit(2);
 }
 
@@ -159,12 +161,13 @@ main(int argc, char **argv)
 		{ "size", required_argument, NULL, 'z' },
 		{ "requests", required_argument, NULL, 'n' },
 		{ "concurrency", required_argument, NULL, 'c' },
+		{ "latencies", no_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bench b;
 	pthread_t *th;
 	double t0, secs;
-	int c;
+	int c, all = 0;
 
 	memset(&b, 0, sizeof(b));
 	b.kind = "single";
@@ -181,6 +184,7 @@ main(int argc, char **argv)
 		case 'n': b.requests = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'c': b.concurrency = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'l': all = 1; break;
 		default: usage();
 		}
 	}
@@ -211,6 +215,8 @@ main(int argc, char **argv)
 	    b.requests, b.ok, b.failed, secs, (double)b.ok / secs,
 	    quantile(b.lat_ms, b.requests, 0.50),
 	    quantile(b.lat_ms, b.requests, 0.99));
+	for (unsigned i = 0; all && i < b.requests; i++)
+		printf("%.3f\n", b.lat_ms[i]);
 	if (b.first_error[0] != '\0')
 		fprintf(stderr, "storage_client: %u failed; first: %s\n",
 		    b.failed, b.first_error);
