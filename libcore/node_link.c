@@ -23,8 +23,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define KEEPALIVE_IDLE_MS	30000	/* Ping a link quiet this long */
-#define KEEPALIVE_DEAD_MS	90000	/* and close it when still quiet */
+/* A vanished host is noticed by TCP's keepalive (tls.c, about a minute);
+ * the Ping checks that the peer's node still answers. */
+#define KEEPALIVE_IDLE_MS	120000	/* Ping a link quiet this long */
+#define KEEPALIVE_DEAD_MS	180000	/* and close it when still quiet */
 #define UNUSED_LINK_MS		60000	/* close a link outside the routing
 					   table quiet this long */
 

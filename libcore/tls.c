@@ -1,6 +1,10 @@
 /*
  * tls: TLS over TCP on libuv with OpenSSL memory BIOs. See tls.h.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -796,6 +800,30 @@ conn_new(uv_loop_t *loop, p2p_tls_ctx *ctx)
 	return c;
 }
 
+/*
+ * TCP keepalive: the kernel probes a connection idle KEEPALIVE_IDLE_S and
+ * resets it after KEEPALIVE_PROBES unanswered probes KEEPALIVE_INTVL_S
+ * apart, so a peer whose host vanished is noticed in about a minute
+ * without any work in user space. Best effort: a failure is ignored.
+ */
+#define KEEPALIVE_IDLE_S	30
+#define KEEPALIVE_INTVL_S	10
+#define KEEPALIVE_PROBES	3
+
+static void
+conn_keepalive(p2p_tls_conn *c)
+{
+	int intvl = KEEPALIVE_INTVL_S, cnt = KEEPALIVE_PROBES;
+	uv_os_fd_t fd;
+
+	if (uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_IDLE_S) != 0 ||
+	    uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+		return;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+	    sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 static int
 conn_start(p2p_tls_conn *c)
 {
@@ -803,6 +831,7 @@ conn_start(p2p_tls_conn *c)
 
 	c->state = ST_HANDSHAKE;
 	uv_tcp_nodelay(&c->tcp, 1);
+	conn_keepalive(c);
 	if ((rc = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
 	    conn_read_cb)) != 0) {
 		conn_fail(c, "cannot read: %s", uv_strerror(rc));
