@@ -2,17 +2,19 @@
 """Fold `perf script` call stacks and draw them as a flame graph.
 
     perf script -i perf.data | bench/flame.py --folded out.folded --svg out.svg
-    bench/flame.py --from-folded out.folded --svg out.svg [--title T]
+    bench/flame.py --from-folded out.folded[.gz] --svg out.svg [--title T]
 
 Folding: each sample of `perf script` (a header line, then one frame per
 line, innermost first, a blank line at the end) becomes one line
 "outer;...;inner COUNT" after identical stacks are summed; the command name
-is the outermost frame. The SVG is a plain icicle-free flame graph: one
+is the outermost frame. The SVG is a plain flame graph: one
 rectangle per frame, width proportional to its samples, roots at the
-bottom, with a <title> tooltip giving the samples and the share.
+bottom, with a <title> tooltip giving the samples and the share; frames
+narrower than a pixel are left out.
 """
 import argparse
 import collections
+import gzip
 import html
 import re
 import sys
@@ -52,7 +54,8 @@ def fold(lines):
 
 def read_folded(path):
     stacks = collections.Counter()
-    with open(path) as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:
         for line in f:
             stack, _, n = line.rstrip("\n").rpartition(" ")
             if stack and n.isdigit():
@@ -94,7 +97,7 @@ def svg(stacks, out, title, width=1200, row=16):
 
     def draw(name, node, x, lvl):
         w = node["n"] / total * width
-        if w < 0.3:
+        if w < 1.0:
             return
         y = height - (lvl + 1) * row
         label = html.escape(name)
