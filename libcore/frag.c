@@ -164,6 +164,17 @@ p2p_reasm_get_stats(const p2p_reasm *r)
 	return &r->st;
 }
 
+uint64_t
+p2p_reasm_next_due(const p2p_reasm *r)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (const rmsg *m = r->msgs; m != NULL; m = m->next)
+		if (m->start_ms + r->lim.timeout_ms < t)
+			t = m->start_ms + r->lim.timeout_ms;
+	return t;
+}
+
 size_t
 p2p_reasm_expire(p2p_reasm *r, uint64_t now_ms)
 {

@@ -110,6 +110,8 @@ int p2p_reasm_add(p2p_reasm *r, const uint8_t *frag, size_t len,
     const p2p_id *sender, uint64_t now_ms, uint8_t **out, size_t *outlen);
 /* Drop the messages whose time is up; returns how many. */
 size_t p2p_reasm_expire(p2p_reasm *r, uint64_t now_ms);
+/* When p2p_reasm_expire drops the next message (UINT64_MAX: none held). */
+uint64_t p2p_reasm_next_due(const p2p_reasm *r);
 const p2p_reasm_stats *p2p_reasm_get_stats(const p2p_reasm *r);
 
 #endif

@@ -2,6 +2,7 @@
  * node: setup and lifetime of a p2p-node (see node_int.h for the map).
  */
 #include "node_int.h"
+#include "frag.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -251,9 +252,11 @@ next_due(p2p_node *n, uint64_t now)
 {
 	uint64_t t = p2p_txn_next_due(&n->txns), u;
 
+#define EARLIER(x) do { u = (x); if (u < t) t = u; } while (0)
+	if (n->reasm != NULL)
+		EARLIER(p2p_reasm_next_due(n->reasm));
 	if (n->stopping)
 		return t;
-#define EARLIER(x) do { u = (x); if (u < t) t = u; } while (0)
 	EARLIER(topo_next_due(n));
 	EARLIER(store_next_due(n, now));
 	EARLIER(sipreg_next_due(n, now));

@@ -197,6 +197,14 @@ client_tick(p2p_node *n, uint64_t now)
 	}
 }
 
+uint64_t
+client_next_due(p2p_node *n, uint64_t t)
+{
+	if (n->client_has_cand && n->client_cand_until < t)
+		t = n->client_cand_until;
+	return n->client_check_ms < t ? n->client_check_ms : t;
+}
+
 void
 client_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who, const p2p_chord_update *u)

@@ -297,6 +297,8 @@ void client_attach_answered(p2p_node *n, const p2p_id *who);
 void client_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who, const p2p_chord_update *u);
 void client_tick(p2p_node *n, uint64_t now);
+/* The earlier of t and the next time client_tick has work. */
+uint64_t client_next_due(p2p_node *n, uint64_t t);
 /* A peer's side: does this Attach come from a node attaching to its own
  * Node-ID (a client)? Is id a client admitted here? A neighbors Update
  * to every client admitted here. */

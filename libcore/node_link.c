@@ -894,12 +894,14 @@ link_next_due(p2p_node *n)
 	for (p2p_link *l = n->links; l != NULL; l = l->next) {
 		if (!l->open || !l->has_peer)
 			continue;
-		if (!p2p_chord_knows(&n->chord, &l->peer))
-			at = l->last_rx_ms + UNUSED_LINK_MS;
-		else if (l->ping_sent_ms == 0)
+		/* The checks of link_keepalive, as times. */
+		at = l->last_rx_ms + KEEPALIVE_DEAD_MS;
+		if (!p2p_chord_knows(&n->chord, &l->peer) &&
+		    !client_is_uplink(n, l)) {
+			if (!l->client)
+				at = l->last_rx_ms + UNUSED_LINK_MS;
+		} else if (l->ping_sent_ms == 0)
 			at = l->last_rx_ms + KEEPALIVE_IDLE_MS;
-		else
-			at = l->last_rx_ms + KEEPALIVE_DEAD_MS;
 		if (at < t)
 			t = at;
 	}

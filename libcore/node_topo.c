@@ -1035,6 +1035,8 @@ topo_next_due(p2p_node *n)
 			t = n->attach[i].until_ms;
 	if (!joined(n))
 		return n->join_deadline_ms < t ? n->join_deadline_ms : t;
+	if (n->opts.client)
+		return client_next_due(n, t);
 	if (p2p_chord_next_deadline(&n->chord) < t)
 		t = p2p_chord_next_deadline(&n->chord);
 	return t;

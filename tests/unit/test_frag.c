@@ -310,8 +310,10 @@ test_out_of_order_and_duplicates(void **state)
 	/* a late duplicate starts a new message, which then times out */
 	assert_int_equal(feed(&f, 0, &s, 0), P2P_REASM_MORE);
 	assert_int_equal(p2p_reasm_expire(f.r, 14999), 0);
+	assert_int_equal(p2p_reasm_next_due(f.r), 15000);
 	assert_int_equal(p2p_reasm_expire(f.r, 15000), 1);
 	assert_int_equal(f.st->timeouts, 1);
+	assert_true(p2p_reasm_next_due(f.r) == UINT64_MAX);
 	assert_empty(&f);
 	fx_free(&f);
 }
@@ -369,8 +371,11 @@ test_gaps_and_timeout(void **state)
 	feed_all_but(&f, 0, &s2, 5000);
 	assert_int_equal(f.st->msgs_held, 2);
 	assert_true(f.st->bytes_held >= 2 * (f.w.len - 100));
+	/* The first message (started at 1000) goes first. */
+	assert_int_equal(p2p_reasm_next_due(f.r), 16000);
 	assert_int_equal(p2p_reasm_expire(f.r, 15999), 0);
 	assert_int_equal(p2p_reasm_expire(f.r, 16000), 1);
+	assert_int_equal(p2p_reasm_next_due(f.r), 20000);
 	assert_int_equal(f.st->msgs_held, 1);
 	assert_int_equal(feed(&f, 0, &s2, 19000), P2P_REASM_DONE);
 	assert_int_equal(f.st->timeouts, 1);
