@@ -23,9 +23,11 @@
 #include <string.h>
 #include <strings.h>
 
-/* A vanished host is noticed by TCP's keepalive (tls.c, about a minute);
- * the Ping checks that the peer's node still answers. */
-#define KEEPALIVE_IDLE_MS	120000	/* Ping a link quiet this long */
+/* On a TLS/TCP link a vanished host is noticed by TCP's keepalive (tls.c,
+ * about a minute) and the Ping only checks that the peer's node still
+ * answers; a DTLS/UDP path has nothing underneath and is pinged sooner. */
+#define KEEPALIVE_TCP_IDLE_MS	120000	/* Ping a TLS link quiet this long */
+#define KEEPALIVE_UDP_IDLE_MS	30000	/* a DTLS link */
 #define KEEPALIVE_DEAD_MS	180000	/* and close it when still quiet */
 #define UNUSED_LINK_MS		60000	/* close a link outside the routing
 					   table quiet this long */
@@ -844,6 +846,13 @@ keepalive_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	(void)n; (void)user; (void)st; (void)ans; (void)who;
 }
 
+static uint64_t
+keepalive_idle_ms(const p2p_link *l)
+{
+	return l->type == P2P_LINK_TLS_TCP_FH_NO_ICE ? KEEPALIVE_TCP_IDLE_MS :
+	    KEEPALIVE_UDP_IDLE_MS;
+}
+
 void
 link_keepalive(p2p_node *n, uint64_t now)
 {
@@ -869,7 +878,7 @@ link_keepalive(p2p_node *n, uint64_t now)
 				link_close(l, "not in the routing table, unused");
 			continue;
 		}
-		if (now - l->last_rx_ms < KEEPALIVE_IDLE_MS ||
+		if (now - l->last_rx_ms < keepalive_idle_ms(l) ||
 		    l->ping_sent_ms != 0)
 			continue;
 		l->ping_sent_ms = now;
@@ -901,7 +910,7 @@ link_next_due(p2p_node *n)
 			if (!l->client)
 				at = l->last_rx_ms + UNUSED_LINK_MS;
 		} else if (l->ping_sent_ms == 0)
-			at = l->last_rx_ms + KEEPALIVE_IDLE_MS;
+			at = l->last_rx_ms + keepalive_idle_ms(l);
 		if (at < t)
 			t = at;
 	}
