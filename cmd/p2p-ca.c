@@ -12,6 +12,8 @@
  *   p2p-ca issue --dir DIR --csr FILE --user NAME [--ids N] [--out FILE]
  *   p2p-ca revoke --dir DIR SERIAL|NODE-ID
  *   p2p-ca list --dir DIR [--json]
+ *   p2p-ca config show|bump --dir DIR [--json]
+ *   p2p-ca config set-sequence --dir DIR N [--json]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +28,7 @@
 
 #include "ca.h"
 #include "cli.h"
+#include "config.h"
 #include "enroll.h"
 #include "ident.h"
 
@@ -45,6 +48,8 @@ usage(FILE *f)
 "       p2p-ca issue --dir DIR --csr FILE --user NAME [--ids N] [--out FILE]\n"
 "       p2p-ca revoke --dir DIR SERIAL|NODE-ID\n"
 "       p2p-ca list --dir DIR [--json]\n"
+"       p2p-ca config show|bump --dir DIR [--json]\n"
+"       p2p-ca config set-sequence --dir DIR N [--json]\n"
 "See p2p-ca(1).\n");
 }
 
@@ -560,6 +565,115 @@ cmd_list(int argc, char **argv)
 	return rc;
 }
 
+/* ---- config ---- */
+
+static void
+print_config(FILE *out, const json_t *v, void *arg)
+{
+	const json_t *u = json_object_get(v, "config_url");
+
+	(void)arg;
+	fprintf(out, "overlay     %s\n", json_string_value(json_object_get(v,
+	    "overlay")));
+	fprintf(out, "sequence    %lld\n", (long long)json_integer_value(
+	    json_object_get(v, "sequence")));
+	fprintf(out, "file        %s\n", json_string_value(json_object_get(v,
+	    "file")));
+	fprintf(out, "config_url  %s\n", u != NULL ? json_string_value(u) :
+	    "(none until the first serve)");
+}
+
+static uint32_t
+sequence_arg(const char *s)
+{
+	char *ep;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &ep, 10);
+	if (*s == '\0' || *ep != '\0' || errno != 0 || v < 0 || v > 65534)
+		bad_usage("set-sequence wants a number from 0 to 65534, not "
+		    "%s", s);
+	return (uint32_t)v;
+}
+
+/* The configuration in DIR/overlay.xml, as JSON. */
+static json_t *
+config_json(p2p_ca *ca)
+{
+	char path[PATH_MAX], err[256];
+	uint8_t *doc;
+	size_t len;
+	p2p_config c;
+	p2p_err e = { 0 };
+	json_t *v = NULL;
+
+	if (p2p_ca_path(ca, "overlay.xml", path, sizeof(path)) != 0 ||
+	    p2p_file_read(path, P2P_CONFIG_MAX_SIZE, &doc, &len) != 0) {
+		p2p_cli_warn("cannot read the configuration of %s", ca->dir);
+		return NULL;
+	}
+	if (p2p_config_parse((const char *)doc, len, NULL, &c, &e) != 0) {
+		snprintf(err, sizeof(err), "%s", e.what);
+		p2p_cli_warn("%s: %s", path, err);
+	} else {
+		v = json_pack("{s:s,s:i,s:s,s:s?}", "overlay",
+		    c.instance_name, "sequence", (int)c.sequence, "file", path,
+		    "config_url", c.config_url);
+	}
+	p2p_config_free(&c);
+	free(doc);
+	return v;
+}
+
+static int
+cmd_config(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_OPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct common c = { 0 };
+	char err[512];
+	const char *what;
+	p2p_ca ca;
+	json_t *v;
+	int ch, rc = P2P_EXIT_OK, change;
+
+	if (argc < 2)
+		bad_usage("config: show, bump or set-sequence", NULL);
+	what = argv[1];
+	argc--;
+	argv++;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1)
+		if (common_opt(ch, &c) != 0)
+			bad_usage(NULL, NULL);
+	need_dir(&c);
+	change = strcmp(what, "show") != 0;
+	if (strcmp(what, "set-sequence") == 0 ? optind + 1 != argc :
+	    optind != argc)
+		bad_usage("config: unexpected or missing argument", NULL);
+	if (change && strcmp(what, "bump") != 0 &&
+	    strcmp(what, "set-sequence") != 0)
+		bad_usage("config: show, bump or set-sequence, not %s", what);
+	open_ca(&ca, c.dir, change);
+	if (change && (strcmp(what, "bump") == 0 ?
+	    p2p_ca_publish_config(&ca, err, sizeof(err)) :
+	    p2p_ca_publish_config_at(&ca, sequence_arg(argv[optind]), err,
+	    sizeof(err))) != 0) {
+		p2p_ca_close(&ca);
+		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
+	}
+	if (change)
+		commit_ca(&ca);
+	if ((v = config_json(&ca)) == NULL ||
+	    p2p_cli_print(stdout, v, c.json, print_config, NULL) != 0)
+		rc = P2P_EXIT_FAIL;
+	json_decref(v);
+	p2p_ca_close(&ca);
+	return rc;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
@@ -570,6 +684,7 @@ static const struct {
 	{ "issue", cmd_issue },
 	{ "revoke", cmd_revoke },
 	{ "list", cmd_list },
+	{ "config", cmd_config },
 };
 
 int

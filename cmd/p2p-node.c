@@ -4,6 +4,7 @@
  *   p2p-node run --dir NODEDIR [--listen ADDR:PORT] [--bootstrap HOST:PORT]...
  *                [--client]
  *   p2p-node status|peers|stop [--json]
+ *   p2p-node config [--update FILE] [--json]
  *   p2p-node ping|route|probe (NODE-ID | --resource NAME | --resource-id HEX)
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ca.h"
 #include "cli.h"
 #include "frame.h"
 #include "id.h"
@@ -34,7 +36,9 @@ usage(FILE *f)
 "                    [--log-level error|warn|info|debug] [--syslog]\n"
 "                    [--update-interval S] [--ping-interval S]\n"
 "                    [--link-mtu BYTES]\n"
+"                    [--config-refresh S]\n"
 "       p2p-node status|peers|stop [--json] [--socket PATH | --dir NODEDIR]\n"
+"       p2p-node config [--update FILE] [--json] [--socket PATH | --dir NODEDIR]\n"
 "       p2p-node ping|probe|route [--json] [--socket PATH | --dir NODEDIR]\n"
 "                    (NODE-ID | --resource NAME | --resource-id HEX)\n"
 "See p2p-node(8).\n");
@@ -94,6 +98,7 @@ cmd_run(int argc, char **argv)
 		{ "update-interval", required_argument, NULL, 'u' },
 		{ "ping-interval", required_argument, NULL, 'P' },
 		{ "link-mtu", required_argument, NULL, 'M' },
+		{ "config-refresh", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,6 +151,15 @@ cmd_run(int argc, char **argv)
 				o.update_interval_s = (unsigned)v;
 			else
 				o.ping_interval_s = (unsigned)v;
+			break;
+		}
+		case 'F': {
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v == 0 ||
+			    v > 604800)
+				p2p_cli_die(P2P_EXIT_USAGE, "--config-refresh: "
+				    "seconds, 1 to 604800");
+			o.config_refresh_s = (unsigned)v;
 			break;
 		}
 		case 'h': usage(stdout); free(boot); return P2P_EXIT_OK;
@@ -229,6 +243,8 @@ print_status(FILE *out, const json_t *v, void *user)
 	    "listen")));
 	fprintf(out, "state        %s\n", json_string_value(json_object_get(v,
 	    "state")));
+	fprintf(out, "config seq   %lld\n", (long long)json_integer_value(
+	    json_object_get(v, "config_sequence")));
 	fprintf(out, "uptime       %llds\n", (long long)json_integer_value(
 	    json_object_get(v, "uptime_s")));
 	fprintf(out, "connections  %lld\n", (long long)json_integer_value(
@@ -272,6 +288,55 @@ print_peers(FILE *out, const json_t *v, void *user)
 		    json_string_value(json_object_get(x, "addr")));
 }
 
+static void
+print_config(FILE *out, const json_t *v, void *user)
+{
+	const json_t *x = json_object_get(v, "config_url");
+	const char *k;
+	json_t *val;
+
+	(void)user;
+	if (json_object_get(v, "applied") != NULL) {
+		fprintf(out, "sequence     %lld (%s)\n", (long long)
+		    json_integer_value(json_object_get(v, "sequence")),
+		    json_is_true(json_object_get(v, "applied")) ? "applied" :
+		    "already in use");
+		return;
+	}
+	fprintf(out, "overlay      %s\n", json_string_value(json_object_get(v,
+	    "overlay")));
+	fprintf(out, "sequence     %lld\n", (long long)json_integer_value(
+	    json_object_get(v, "sequence")));
+	fprintf(out, "config_url   %s\n", x != NULL ? json_string_value(x) :
+	    "(none)");
+	fprintf(out, "refresh      %llds (next in %llds)\n", (long long)
+	    json_integer_value(json_object_get(v, "refresh_s")), (long long)
+	    json_integer_value(json_object_get(v, "next_fetch_s")));
+	json_object_foreach((json_t *)json_object_get(v, "counters"), k, val)
+		fprintf(out, "%-20s %lld\n", k,
+		    (long long)json_integer_value(val));
+	if ((x = json_object_get(v, "last_refusal")) != NULL)
+		fprintf(out, "last refusal %s\n", json_string_value(x));
+}
+
+/* "config --update FILE": the file's text as the params of
+ * config.update. */
+static const char *
+config_update_params(const char *file, json_t *params)
+{
+	uint8_t *doc;
+	size_t len;
+
+	if (p2p_file_read(file, 1024 * 1024, &doc, &len) != 0)
+		p2p_cli_die(P2P_EXIT_FAIL, "%s: %s", file, strerror(errno));
+	json_object_set_new(params, "document",
+	    json_stringn((const char *)doc, len));
+	free(doc);
+	if (json_object_get(params, "document") == NULL)
+		p2p_cli_die(P2P_EXIT_FAIL, "%s: not UTF-8 text", file);
+	return "config.update";
+}
+
 static int
 cmd_client(const char *cmd, int argc, char **argv)
 {
@@ -282,10 +347,12 @@ cmd_client(const char *cmd, int argc, char **argv)
 		{ "resource", required_argument, NULL, 'r' },
 		{ "resource-id", required_argument, NULL, 'R' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "update", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *dir = NULL, *res = NULL, *rid = NULL;
+	const char *update = NULL, *method = cmd;
 	char path[PATH_MAX];
 	int as_json = 0, c, rc, timeout_ms = P2P_CLI_TIMEOUT_MS;
 	int needs_target = strcmp(cmd, "ping") == 0 ||
@@ -301,6 +368,7 @@ cmd_client(const char *cmd, int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'r': res = optarg; break;
 		case 'R': rid = optarg; break;
+		case 'U': update = optarg; break;
 		case 't': {
 			char *end;
 			double s = strtod(optarg, &end);
@@ -333,7 +401,8 @@ cmd_client(const char *cmd, int argc, char **argv)
 		    &(p2p_id){ 0 }, rid != NULL ? rid : argv[optind]))
 			p2p_cli_die(P2P_EXIT_USAGE, "an id is 32 hexadecimal "
 			    "digits");
-	} else if (optind != argc || res != NULL || rid != NULL) {
+	} else if (optind != argc || res != NULL || rid != NULL ||
+	    (update != NULL && strcmp(cmd, "config") != 0)) {
 		usage(stderr);
 		json_decref(params);
 		return P2P_EXIT_USAGE;
@@ -342,7 +411,11 @@ cmd_client(const char *cmd, int argc, char **argv)
 		table = print_status;
 	else if (strcmp(cmd, "peers") == 0)
 		table = print_peers;
-	rc = p2p_cli_rpc(sock, NULL, cmd, params, timeout_ms, NULL, NULL,
+	else if (strcmp(cmd, "config") == 0)
+		table = print_config;
+	if (update != NULL)
+		method = config_update_params(update, params);
+	rc = p2p_cli_rpc(sock, NULL, method, params, timeout_ms, NULL, NULL,
 	    &result);
 	json_decref(params);
 	if (rc != P2P_EXIT_OK)
@@ -357,7 +430,7 @@ int
 main(int argc, char **argv)
 {
 	static const char *const client_cmds[] = { "status", "peers", "stop",
-	    "ping", "probe", "route" };
+	    "ping", "probe", "route", "config" };
 
 	p2p_cli_init(argv[0]);
 	if (argc < 2) {

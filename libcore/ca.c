@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "ca.h"
+#include "cfgupd.h"
 #include "config.h"
 #include "frame.h"
 #include "sign.h"
@@ -651,6 +652,8 @@ add_ids(p2p_id **list, size_t *n, const json_t *hexes)
 	return 0;
 }
 
+static char *url_with_path(const char *url, const char *path);
+
 /* Fill c from the state. */
 static int
 build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
@@ -689,6 +692,8 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	    (url != NULL && p2p_config_add_string(&c->enrollment_servers,
 	    &c->nenrollment_servers, url) != 0) ||
 	    (crl != NULL && (c->crl_url = strdup(crl)) == NULL) ||
+	    (url != NULL && (c->config_url = url_with_path(url,
+	    "/.well-known/reload-config")) == NULL) ||
 	    add_bootstrap(c, json_object_get(ca->state, "bootstrap")) != 0 ||
 	    add_link_protocols(c, json_object_get(ca->state,
 	    "link_protocols")) != 0 ||
@@ -744,14 +749,23 @@ out:
 int
 p2p_ca_publish_config(p2p_ca *ca, char *err, size_t errlen)
 {
-	json_int_t seq = jint(ca->state, "sequence", 0) + 1;
+	json_int_t cur = jint(ca->state, "sequence", 0);
+
+	/* 0..65534, then 0 again: 65535 is never a configuration's. */
+	return p2p_ca_publish_config_at(ca, cur < 0 || cur > 65534 ? 0 :
+	    p2p_config_seq_next((uint32_t)cur), err, errlen);
+}
+
+int
+p2p_ca_publish_config_at(p2p_ca *ca, uint32_t seq, char *err,
+    size_t errlen)
+{
 	p2p_config c;
 	int rc;
 
-	/* The sequence number is 16 bits; it wraps to 1 (0 is "unset"). */
-	if (seq > 65535)
-		seq = 1;
-	if (build_config(ca, &c, (uint32_t)seq, err, errlen) != 0) {
+	if (seq > P2P_CONFIG_SEQ_MAX)
+		return efail(err, errlen, "a sequence is 0 to 65534");
+	if (build_config(ca, &c, seq, err, errlen) != 0) {
 		p2p_config_free(&c);
 		return -1;
 	}
@@ -759,34 +773,35 @@ p2p_ca_publish_config(p2p_ca *ca, char *err, size_t errlen)
 	p2p_config_free(&c);
 	if (rc != 0)
 		return -1;
-	if (json_object_set_new(ca->state, "sequence", json_integer(seq)) != 0)
+	if (json_object_set_new(ca->state, "sequence",
+	    json_integer((json_int_t)seq)) != 0)
 		return efail(err, errlen, "out of memory");
 	return 0;
 }
 
-/* "https://host:port/path" -> "https://host:port/crl". */
+/* "https://host:port/any" -> "https://host:port" + path. */
 static char *
-crl_url_for(const char *url)
+url_with_path(const char *url, const char *path)
 {
 	const char *p = url + 8, *slash;
 	char *out;
-	size_t n;
+	size_t n, k = strlen(path);
 
 	if (strncmp(url, "https://", 8) != 0)
 		return NULL;
 	slash = strchr(p, '/');
 	n = slash != NULL ? (size_t)(slash - url) : strlen(url);
-	if ((out = malloc(n + 5)) == NULL)
+	if ((out = malloc(n + k + 1)) == NULL)
 		return NULL;
 	memcpy(out, url, n);
-	memcpy(out + n, "/crl", 5);
+	memcpy(out + n, path, k + 1);
 	return out;
 }
 
 static int
 set_urls(json_t *state, const char *url)
 {
-	char *crl = crl_url_for(url);
+	char *crl = url_with_path(url, "/crl");
 	int rc;
 
 	if (crl == NULL)

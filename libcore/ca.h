@@ -26,7 +26,8 @@
  *
  * JSON files are replaced atomically (write a temporary file, fsync,
  * rename). A revocation regenerates the CRL and publishes a new
- * configuration (sequence + 1) listing the revoked Node-IDs as bad-node.
+ * configuration (the next sequence) listing the revoked Node-IDs as
+ * bad-node; so does "p2p-ca config bump", with nothing else changed.
  *
  * Functions return 0 (or a pointer) on success and -1 (or NULL) with a
  * message in err (errlen bytes) on failure. Keys never appear in messages.
@@ -161,8 +162,14 @@ json_t *p2p_ca_list(const p2p_ca *ca);
 
 /* ---- configuration and HTTPS certificate ---- */
 
-/* Rebuild, sign and write overlay.xml with sequence + 1. */
+/* Rebuild, sign and write overlay.xml with the next sequence (that after
+ * 65534 is 0: cfgupd.h). The document names the configuration server,
+ * "https://HOST:PORT/.well-known/reload-config" of the enrollment URL,
+ * as p2psip:config-url, so that nodes re-fetch it (see node_cfg.c). */
 int p2p_ca_publish_config(p2p_ca *ca, char *err, size_t errlen);
+/* The same with the sequence given (0..65534). */
+int p2p_ca_publish_config_at(p2p_ca *ca, uint32_t seq, char *err,
+    size_t errlen);
 /*
  * Set the enrollment URL (and the CRL URL next to it) if none is set yet,
  * publishing a new configuration. 1 if changed, 0 if already set.

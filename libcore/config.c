@@ -178,6 +178,7 @@ p2p_config_free(p2p_config *c)
 	free_ice_servers(c->turn_servers, c->nturn_servers);
 	free(c->turn_username);
 	free(c->turn_password);
+	free(c->config_url);
 	/* Keep the error text: err->what may point at it. */
 	{
 		char keep[sizeof(c->error)];
@@ -584,6 +585,7 @@ enum {
 	S_SECRET = 1u << 9, S_MAXMSG = 1u << 10, S_TTL = 1u << 11,
 	S_TIMER = 1u << 12, S_KINDS = 1u << 13, S_CRL = 1u << 14,
 	S_TURNCRED = 1u << 15,
+	S_CFGURL = 1u << 16,
 };
 
 static int
@@ -1409,6 +1411,14 @@ do_param(struct pctx *p, const xmlNode *n)
 		return do_ice_server(p, n, 1);
 	if (is(n, P2P_NS_P2PSIP, "turn-credentials"))
 		return do_turn_credentials(p, n);
+	if (is(n, P2P_NS_P2PSIP, "config-url")) {
+		if (once(p, n, S_CFGURL) || get_text(p, n,
+		    &p->c->config_url))
+			return -1;
+		if (strncmp(p->c->config_url, "https://", 8) != 0)
+			return perr(p, "<config-url> must be an https URL");
+		return 0;
+	}
 	if (n->ns == NULL)
 		return perr(p, "element <%.60s> has no namespace",
 		    (const char *)n->name);
@@ -1731,6 +1741,8 @@ write_body(const p2p_config *c, p2p_wbuf *w)
 	if (c->crl_url != NULL)
 		put_elem(w, 4, "p2psip:crl-url", c->crl_url);
 	write_ice_servers(c, w);
+	if (c->config_url != NULL)
+		put_elem(w, 4, "p2psip:config-url", c->config_url);
 	write_diag(c, w);
 }
 

@@ -15,6 +15,11 @@
  * ignore any foreign element:
  *   <p2psip:crl-url>  the https URL where the overlay's certificate
  *       authority publishes its CRL (DER)
+ *   <p2psip:config-url>  the https URL of the configuration server that
+ *       serves this document (RFC 6940 s11.2 finds it at the overlay
+ *       name's /.well-known/reload-config; an overlay name need not
+ *       resolve, so the document names it): nodes re-fetch the
+ *       configuration from there (see cfgupd.h)
  *   <p2psip:stun-server address="IP" port="3478"/>  a STUN server for
  *       server-reflexive ICE candidates (repeatable, at most
  *       P2P_CONFIG_MAX_ICE_SERVERS; libnice uses the first)
@@ -181,6 +186,7 @@ typedef struct p2p_config {
 	size_t nturn_servers;
 	char *turn_username;	/* <p2psip:turn-credentials>, or NULL */
 	char *turn_password;
+	char *config_url;	/* p2psip:config-url */
 	/* The message of the last failure (err->what points here). */
 	char error[192];
 } p2p_config;

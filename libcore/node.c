@@ -4,6 +4,8 @@
 #include "node_int.h"
 #include "frag.h"
 
+#include "cfgupd.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -137,25 +139,11 @@ load_dir(p2p_node *n, char *err, size_t errlen)
 		free(doc);
 		return -1;
 	}
-	n->trust = p2p_trust_new();
-	if (n->trust == NULL) {
+	if ((n->trust = p2p_config_trust(&n->cfg, &e)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, e.what);
 		free(doc);
-		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < n->cfg.nroot_certs; i++) {
-		if (p2p_trust_add_root_der(n->trust, n->cfg.root_certs[i].p,
-		    n->cfg.root_certs[i].len, &e) != 0) {
-			snprintf(err, errlen, "%s: root-cert %zu: %s", path,
-			    i + 1, e.what);
-			free(doc);
-			return -1;
-		}
-	}
-	if (n->cfg.self_signed_permitted)
-		p2p_trust_allow_self_signed(n->trust, n->cfg.self_signed_digest);
-	for (size_t i = 0; i < n->cfg.nbad_nodes; i++)
-		(void)p2p_trust_add_bad_node(n->trust, &n->cfg.bad_nodes[i], &e);
 	/* The document must be signed by a signer the roots vouch for. */
 	if (n->cfg.nroot_certs > 0 && p2p_config_verify(doc, len, n->trust,
 	    n->cfg.config_signers, n->cfg.nconfig_signers, NULL, &e) != 0) {
@@ -163,7 +151,8 @@ load_dir(p2p_node *n, char *err, size_t errlen)
 		free(doc);
 		return -1;
 	}
-	free(doc);
+	n->cfg_doc = doc;	/* what ConfigUpdate sends (node_cfg.c) */
+	n->cfg_doc_len = len;
 	n->overlay = strdup(n->cfg.instance_name);
 	if (n->overlay == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -262,6 +251,7 @@ next_due(p2p_node *n, uint64_t now)
 	EARLIER(sipreg_next_due(n, now));
 	EARLIER(sip_next_due(n, now));
 	EARLIER(crl_next_due(n));
+	EARLIER(cfg_next_due(n));
 	EARLIER(link_next_due(n));
 #undef EARLIER
 	return t;
@@ -299,6 +289,7 @@ on_tick(uv_timer_t *t)
 		sipreg_tick(n, now);
 		sip_tick(n, now);
 		crl_tick(n, now);
+		cfg_tick(n, now);
 		link_keepalive(n, now);
 	}
 	n->st.wakeups++;
@@ -380,6 +371,7 @@ node_free(p2p_node *n)
 	p2p_identity_free(&n->ident);
 	p2p_trust_free(n->trust);
 	p2p_config_free(&n->cfg);
+	cfg_free(n);
 	if (n->tls_srv != NULL)
 		p2p_tls_ctx_free(n->tls_srv);
 	if (n->tls_cli != NULL)
@@ -468,6 +460,10 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	if (client_check(n, err, errlen) != 0)
 		goto out;
 	n->start_ms = node_now(n);
+	if (cfg_init(n) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	crl_start(n);
 	if (chord_setup(n, err, errlen) != 0)
 		goto out;

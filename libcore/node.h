@@ -28,6 +28,9 @@ typedef struct p2p_node_opts {
 	 * forwarding header included) sent in one framed message; longer
 	 * ones are fragmented. 0: P2P_LINK_MTU_DEFAULT. */
 	size_t link_mtu;
+	/* Re-fetch the configuration from its configuration server this
+	 * often (seconds); 0: every hour. */
+	unsigned config_refresh_s;
 } p2p_node_opts;
 
 /* One TLS record's worth of plaintext (RFC 8446 s5.1). */

@@ -9,6 +9,9 @@
  * it is signed by one of the overlay's roots, and replaces the one in use;
  * a failed fetch keeps the last good one (or the node directory's
  * crl.pem). Peers whose certificates it lists are refused from then on.
+ *
+ * The HTTPS GET (node_https_*) also serves the configuration refresh of
+ * node_cfg.c.
  */
 #include "node_int.h"
 
@@ -23,25 +26,14 @@
 #define CRL_MAX_BYTES	(1024 * 1024)
 #define CRL_REFRESH_MS	(3600u * 1000u)
 
-typedef struct crl_job {
-	uv_work_t work;
-	p2p_node *n;
-	char url[1024];
-	char ca_file[PATH_MAX];
-	uint8_t *body;
-	size_t len;
-	int over;
-	char err[CURL_ERROR_SIZE + 512];
-} crl_job;
-
 static size_t
-crl_sink(char *p, size_t sz, size_t nm, void *arg)
+https_sink(char *p, size_t sz, size_t nm, void *arg)
 {
-	crl_job *j = arg;
+	node_https_job *j = arg;
 	size_t k = sz * nm;
 	uint8_t *nb;
 
-	if (k > CRL_MAX_BYTES - j->len) {
+	if (k > j->max - j->len) {
 		j->over = 1;
 		return 0;
 	}
@@ -53,9 +45,8 @@ crl_sink(char *p, size_t sz, size_t nm, void *arg)
 	return k;
 }
 
-/* Blocking: runs before the loop, or in the thread pool. */
-static int
-crl_download(crl_job *j)
+int
+node_https_get(node_https_job *j)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
 	CURL *c = curl_easy_init();
@@ -76,14 +67,14 @@ crl_download(crl_job *j)
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, crl_sink);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, https_sink);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, j);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
 	if (j->over) {
-		snprintf(j->err, sizeof(j->err), "%.200s: larger than %d bytes",
-		    j->url, CRL_MAX_BYTES);
+		snprintf(j->err, sizeof(j->err), "%.200s: larger than %zu bytes",
+		    j->url, j->max);
 		return -1;
 	}
 	if (rc != CURLE_OK || status != 200) {
@@ -93,6 +84,33 @@ crl_download(crl_job *j)
 		return -1;
 	}
 	return 0;
+}
+
+node_https_job *
+node_https_job_new(p2p_node *n, const char *url, size_t max)
+{
+	node_https_job *j;
+
+	if (url == NULL || (j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->n = n;
+	j->max = max;
+	j->work.data = j;
+	if ((size_t)snprintf(j->url, sizeof(j->url), "%s", url) >=
+	    sizeof(j->url) || (size_t)snprintf(j->ca_file,
+	    sizeof(j->ca_file), "%s/ca.pem", n->opts.dir) >=
+	    sizeof(j->ca_file)) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void
+node_https_job_free(node_https_job *j)
+{
+	free(j->body);
+	free(j);
 }
 
 /* Parse (DER, or PEM) and check the signature against a root. */
@@ -131,7 +149,7 @@ crl_accept(p2p_node *n, const uint8_t *p, size_t len, char *err,
 }
 
 static int
-crl_install(p2p_node *n, crl_job *j)
+crl_install(p2p_node *n, node_https_job *j)
 {
 	char err[128];
 	p2p_err e = { 0 };
@@ -152,58 +170,39 @@ crl_install(p2p_node *n, crl_job *j)
 	return 0;
 }
 
-static crl_job *
+static node_https_job *
 crl_job_new(p2p_node *n)
 {
-	crl_job *j;
-
-	if (n->cfg.crl_url == NULL || (j = calloc(1, sizeof(*j))) == NULL)
-		return NULL;
-	j->n = n;
-	if ((size_t)snprintf(j->url, sizeof(j->url), "%s", n->cfg.crl_url) >=
-	    sizeof(j->url) || (size_t)snprintf(j->ca_file,
-	    sizeof(j->ca_file), "%s/ca.pem", n->opts.dir) >=
-	    sizeof(j->ca_file)) {
-		free(j);
-		return NULL;
-	}
-	return j;
-}
-
-static void
-crl_job_free(crl_job *j)
-{
-	free(j->body);
-	free(j);
+	return node_https_job_new(n, n->cfg.crl_url, CRL_MAX_BYTES);
 }
 
 void
 crl_start(p2p_node *n)
 {
-	crl_job *j = crl_job_new(n);
+	node_https_job *j = crl_job_new(n);
 
 	n->crl_next_ms = node_now(n) + CRL_REFRESH_MS;
 	if (j == NULL)
 		return;
-	if (crl_download(j) == 0)
+	if (node_https_get(j) == 0)
 		(void)crl_install(n, j);
 	else
 		node_log(n, NLOG_WARN, "cannot fetch the CRL: %s", j->err);
-	crl_job_free(j);
+	node_https_job_free(j);
 }
 
-static void
-crl_work(uv_work_t *w)
+void
+node_https_work(uv_work_t *w)
 {
-	crl_job *j = w->data;
+	node_https_job *j = w->data;
 
-	(void)crl_download(j);
+	(void)node_https_get(j);
 }
 
 static void
 crl_after(uv_work_t *w, int status)
 {
-	crl_job *j = w->data;
+	node_https_job *j = w->data;
 	p2p_node *n = j->n;
 
 	n->crl_busy = 0;
@@ -214,22 +213,21 @@ crl_after(uv_work_t *w, int status)
 		else
 			(void)crl_install(n, j);
 	}
-	crl_job_free(j);
+	node_https_job_free(j);
 }
 
 void
 crl_tick(p2p_node *n, uint64_t now)
 {
-	crl_job *j;
+	node_https_job *j;
 
 	if (n->crl_busy || now < n->crl_next_ms)
 		return;
 	n->crl_next_ms = now + CRL_REFRESH_MS;
 	if ((j = crl_job_new(n)) == NULL)
 		return;
-	j->work.data = j;
-	if (uv_queue_work(n->loop, &j->work, crl_work, crl_after) != 0) {
-		crl_job_free(j);
+	if (uv_queue_work(n->loop, &j->work, node_https_work, crl_after) != 0) {
+		node_https_job_free(j);
 		return;
 	}
 	n->crl_busy = 1;

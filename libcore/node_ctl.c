@@ -104,9 +104,10 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	    "timer_wakeups", (json_int_t)n->st.wakeups,
 	    "cert_cache_hits", (json_int_t)cc_hits,
 	    "cert_cache_misses", (json_int_t)cc_misses);
-	r = json_pack("{s:o,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:I,s:o}",
+	r = json_pack("{s:o,s:s,s:i,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:I,s:o}",
 	    "node_id", id_json(&n->ident.node),
 	    "overlay", n->overlay,
+	    "config_sequence", (int)n->cfg.sequence,
 	    "listen", listen,
 	    "role", n->opts.client ? "client" : "peer",
 	    "state", n->opts.client && n->join == JOIN_DONE ? "connected" :
@@ -442,5 +443,6 @@ ctl_start(p2p_node *n, char *err, size_t errlen)
 	diag_ctl_register(n);
 	sipreg_ctl_register(n);
 	sip_ctl_register(n);
+	cfg_ctl_register(n);
 	return 0;
 }

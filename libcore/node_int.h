@@ -28,6 +28,9 @@
  *                 asynchronous request and answer, a DTLS link over the
  *                 selected pair. libnice runs in a thread of its own
  *                 (ice.c); the node sees its events on the loop only.
+ *   node_crl.c    the CRL refresh, and the HTTPS GET it shares
+ *   node_cfg.c    configuration sequence checks, ConfigUpdate, the
+ *                 configuration refresh and its control methods
  */
 #ifndef P2P_NODE_INT_H
 #define P2P_NODE_INT_H
@@ -124,6 +127,12 @@ typedef struct pending_attach {
 } pending_attach;
 
 #define NODE_MAX_PENDING_ATTACH 64
+/* A ConfigUpdate request carries a whole configuration document, which
+ * is larger than the RFC's default max-message-size (5000) already: it
+ * alone may be up to this size (other messages keep the overlay's
+ * max-message-size). Larger documents travel only by the configuration
+ * server. */
+#define NODE_CFGUPD_MAX_MSG	(64 * 1024)
 #define NODE_MAX_LINKS 512
 /* Inbound DTLS handshakes under way at once (after the cookie). */
 #define NODE_MAX_HALF_OPEN 32
@@ -188,6 +197,9 @@ typedef struct p2p_node {
 	int client_moving;	/* an Update said another peer owns us */
 	struct p2p_reasm *reasm;	/* node_route.c, made on first use */
 	struct ice_state *ice;		/* node_ice.c; NULL with no-ice */
+	char *cfg_doc;		/* the signed document of cfg */
+	size_t cfg_doc_len;
+	struct cfg_state *cfgu;		/* node_cfg.c */
 } p2p_node;
 
 /* node.c */
@@ -332,6 +344,48 @@ void ctl_fail(p2p_ctl_req *req, enum p2p_txn_status st, const p2p_msg *ans);
 void crl_start(p2p_node *n);
 void crl_tick(p2p_node *n, uint64_t now);
 uint64_t crl_next_due(p2p_node *n);
+/* An HTTPS GET of url, the server checked against NODEDIR/ca.pem, at most
+ * max bytes. node_https_get blocks: call it before the loop runs, or
+ * queue work with node_https_work (j->work.data is j). */
+typedef struct node_https_job {
+	uv_work_t work;
+	p2p_node *n;
+	char url[1024];
+	char ca_file[4096];
+	size_t max;
+	uint8_t *body;
+	size_t len;
+	int over;
+	char err[1024];		/* empty after a success */
+} node_https_job;
+node_https_job *node_https_job_new(p2p_node *n, const char *url,
+    size_t max);
+void node_https_job_free(node_https_job *j);
+int node_https_get(node_https_job *j);
+void node_https_work(uv_work_t *w);
+
+/* node_cfg.c: the configuration sequence (RFC 6940 s6.3.2.1), the
+ * ConfigUpdate method (s6.5.4) and the configuration refresh (s11.2). */
+int cfg_init(p2p_node *n);
+void cfg_free(p2p_node *n);
+void cfg_tick(p2p_node *n, uint64_t now);
+/* When the next configuration fetch is due (UINT64_MAX: none). */
+uint64_t cfg_next_due(p2p_node *n);
+/* The largest message of this code a node sends or takes. */
+size_t cfg_msg_limit(const p2p_node *n, uint16_t code);
+/* Any message received on a link: a newer sequence starts a fetch. */
+void cfg_seen(p2p_node *n, uint16_t seq, uint16_t code);
+/* A request delivered here: 1 when its sequence differs from ours and
+ * it was answered with Error_Config_Too_Old/New (and the sender, when
+ * older, sent our configuration), 0 when it goes on to its handler. */
+int cfg_check_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who);
+/* An answer delivered here: an older answerer gets our configuration. */
+void cfg_check_answer(p2p_node *n, const p2p_msg *m, const p2p_sig_who *who);
+void cfg_update_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, p2p_arena *a);
+/* Control methods: "config", "config.update". */
+void cfg_ctl_register(p2p_node *n);
 
 /* node_store.c */
 int store_init(p2p_node *n);

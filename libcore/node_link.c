@@ -42,11 +42,12 @@ static const p2p_tls_cbs link_cbs = {
 	.on_close = link_on_close,
 };
 
+/* The largest message of any code: node_route.c holds each code to its
+ * own limit. */
 static size_t
 max_frame(const p2p_node *n)
 {
-	return n->cfg.max_message_size > 0 ? n->cfg.max_message_size :
-	    P2P_DEFAULT_MAX_MSG;
+	return cfg_msg_limit(n, P2P_CONFIG_UPDATE_REQ);
 }
 
 /* The peer of a link: its certificate must chain to the overlay's roots,

@@ -215,7 +215,8 @@ forward(p2p_node *n, p2p_link *from, p2p_link *to, p2p_msg *m,
 	}
 	m->ttl--;
 	p2p_w_init(&w, payload.len + 256);
-	if (p2p_msg_encode_fwd(&w, m, payload) != 0 || w.len > max_msg(n)) {
+	if (p2p_msg_encode_fwd(&w, m, payload) != 0 ||
+	    w.len > cfg_msg_limit(n, peek_code(payload))) {
 		if (is_req)
 			(void)route_error(n, from, m,
 			    P2P_ERR_MESSAGE_TOO_LARGE,
@@ -296,7 +297,8 @@ void
 route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 {
 	p2p_node *n = from->node;
-	p2p_decode_opts o = { max_msg(n), P2P_ROLE_FORWARDER };
+	p2p_decode_opts o = { cfg_msg_limit(n, P2P_CONFIG_UPDATE_REQ),
+	    P2P_ROLE_FORWARDER };
 	p2p_arena a;
 	void *mem;
 	p2p_msg m;
@@ -324,6 +326,16 @@ route_receive(p2p_link *from, const uint8_t *buf, size_t len)
 	is_req = p2p_code_is_request(code);
 	if ((m.fragment & P2P_FRAG_OFFSET_MASK) == 0)
 		diag_count_msg(n, code, 0);
+	cfg_seen(n, m.config_seq, code);
+	if (len > cfg_msg_limit(n, code)) {
+		/* Only a ConfigUpdate may be larger than max-message-size. */
+		if (is_req)
+			(void)route_error(n, from, &m,
+			    P2P_ERR_MESSAGE_TOO_LARGE,
+			    "message exceeds max-message-size");
+		n->st.malformed++;
+		goto out;
+	}
 	if (m.ttl > (n->cfg.initial_ttl ? n->cfg.initial_ttl :
 	    P2P_DEFAULT_TTL)) {
 		if (is_req)
@@ -384,7 +396,8 @@ answer_decode_error(p2p_node *n, p2p_link *from, const uint8_t *buf,
 static void
 deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
 {
-	p2p_decode_opts o = { max_msg(n), P2P_ROLE_DESTINATION };
+	p2p_decode_opts o = { cfg_msg_limit(n, P2P_CONFIG_UPDATE_REQ),
+	    P2P_ROLE_DESTINATION };
 	p2p_arena a;
 	void *mem;
 	p2p_msg m;
@@ -410,7 +423,8 @@ deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
 	}
 	n->st.delivered++;
 	if (p2p_code_is_request(m.code)) {
-		topo_request(n, from, &m, &who);
+		if (cfg_check_request(n, from, &m, &who) == 0)
+			topo_request(n, from, &m, &who);
 	} else {
 		p2p_txn *x = p2p_txn_find(&n->txns, m.transaction_id);
 		req_ctx *c = x != NULL ? x->user : NULL;
@@ -420,6 +434,7 @@ deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
 			node_log(n, NLOG_WARN, "answer signed by the wrong node");
 			goto out;
 		}
+		cfg_check_answer(n, &m, &who);
 		cur_who = &who;
 		if (p2p_txn_finish(&n->txns, m.transaction_id,
 		    P2P_TXN_ANSWERED, &m, raw) != 0)
@@ -522,6 +537,8 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 		c->check = 1;
 	}
 	msg_base(n, &m);
+	if (code == P2P_CONFIG_UPDATE_REQ)	/* taken whatever the sequence */
+		m.config_seq = 0xffff;
 	tid = p2p_txn_new_id(&n->txns);
 	m.transaction_id = tid;
 	m.dest = (p2p_dest *)dest;
@@ -532,8 +549,9 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	m.exts = (p2p_msg_ext *)exts;
 	m.nexts = nexts;
 	p2p_w_init(&w, body->len + 1024);
-	if (seal(n, &m, &w, certs, ncerts) != 0 || w.len > max_msg(n)) {
-		if (w.len > max_msg(n))
+	if (seal(n, &m, &w, certs, ncerts) != 0 ||
+	    w.len > cfg_msg_limit(n, code)) {
+		if (w.len > cfg_msg_limit(n, code))
 			node_log(n, NLOG_WARN, "%s of %zu bytes exceeds "
 			    "max-message-size", p2p_code_name(code) ?
 			    p2p_code_name(code) : "request", w.len);

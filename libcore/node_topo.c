@@ -925,6 +925,9 @@ topo_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	case P2P_APP_ATTACH_REQ:
 		sip_app_attach(n, from, m, who, &a);
 		break;
+	case P2P_CONFIG_UPDATE_REQ:
+		cfg_update_request(n, from, m, who, &a);
+		break;
 	case P2P_STORE_REQ:
 	case P2P_FETCH_REQ:
 	case P2P_STAT_REQ:

@@ -93,6 +93,17 @@ p2p_wait_for() {
 	return 1
 }
 
+# p2p_node_user: run as root, make sure the unprivileged user the nodes
+# drop to (p2psip-test, the owner of their directories) exists, and let it
+# into $P2P_TMP.
+p2p_node_user() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	id p2psip-test >/dev/null 2>&1 ||
+	    useradd --system --no-create-home \
+	    --shell /usr/sbin/nologin p2psip-test
+	chmod 0755 "$P2P_TMP"
+}
+
 # p2p_ca_setup DIR OVERLAY [p2p-ca init options...]: a fresh CA in DIR.
 p2p_ca_setup() {
 	local dir=$1 overlay=$2

@@ -7,12 +7,7 @@ load helpers
 
 setup() {
 	p2p_setup
-	if [ "$(id -u)" -eq 0 ]; then
-		id p2psip-test >/dev/null 2>&1 ||
-		    useradd --system --no-create-home \
-		    --shell /usr/sbin/nologin p2psip-test
-		chmod 0755 "$P2P_TMP"
-	fi
+	p2p_node_user
 }
 
 teardown() {

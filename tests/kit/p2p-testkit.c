@@ -21,10 +21,11 @@
  *       and --turn-credentials write the p2psip STUN/TURN elements.
  *
  *   p2p-testkit send --dir NODEDIR --to IP:PORT
- *                    --msg ping|join-other|store-forged|attach-udp
+ *                    --msg ping|join-other|store-forged|attach-udp|
+ *                    config-update
  *                    [--dest NODE-ID] [--corrupt-signature] [--timeout S]
  *                    [--pad N] [--resource NAME]
- *                    [--fragment MTU [--drop-last]]
+ *                    [--fragment MTU [--drop-last]] [--config FILE]
  *       Open a TLS link with NODEDIR's identity, send one request to the
  *       node at the other end and print what came back: "answer <Code>",
  *       "error <Error_Name> <text>", "closed <reason>" or "timeout".
@@ -37,6 +38,8 @@
  *       Resource-ID);
  *       attach-udp is an AttachReq whose one candidate is
  *       DTLS-UDP-SR-NO-ICE (127.0.0.1:9);
+ *       config-update is a ConfigUpdateReq (sequence 65535) carrying the
+ *       document of --config FILE;
  *       --corrupt-signature flips a bit of the signature value;
  *       --critical-option forward|destination adds a forwarding option of
  *       an unknown type with that critical flag.
@@ -56,6 +59,7 @@
 
 #include "body_link.h"
 #include "body_store.h"
+#include "ca.h"
 #include "config.h"
 #include "frag.h"
 #include "frame.h"
@@ -402,6 +406,8 @@ static struct {
 	const char *resource;
 	int drop_last;
 	uint32_t seq;
+	uint16_t config_seq;	/* of NODEDIR/overlay.xml */
+	const char *config_file;
 	int done;
 	int rc;
 	uint8_t rx[1 << 16];
@@ -446,7 +452,7 @@ k_open(p2p_tls_conn *c)
 		die("peer certificate", &e);
 	p2p_msg_init(&m);
 	m.overlay = S.overlay;
-	m.config_seq = 1;
+	m.config_seq = S.config_seq;
 	if (RAND_bytes((unsigned char *)&m.transaction_id, 8) != 1)
 		die("random", NULL);
 	p2p_dest_node(&d, &ci.ids[0]);
@@ -534,8 +540,25 @@ k_open(p2p_tls_conn *c)
 		m.code = P2P_ATTACH_REQ;
 		if (p2p_attach_encode(&body, &at) != 0)
 			die("attach", NULL);
+	} else if (strcmp(S.msg, "config-update") == 0) {
+		p2p_config_update_req q;
+		uint8_t *doc;
+		size_t len;
+
+		if (S.config_file == NULL || p2p_file_read(S.config_file,
+		    P2P_CONFIG_MAX_SIZE, &doc, &len) != 0)
+			die("config-update: --config FILE", NULL);
+		memset(&q, 0, sizeof(q));
+		q.type = P2P_CONFIG_UPDATE_CONFIG;
+		q.config.p = doc;
+		q.config.len = len;
+		m.code = P2P_CONFIG_UPDATE_REQ;
+		m.config_seq = 0xffff;
+		p2p_config_update_req_encode(&body, &q);
+		free(doc);
 	} else {
-		die("--msg: ping, join-other, store-forged or attach-udp", NULL);
+		die("--msg: ping, join-other, store-forged, attach-udp or "
+		    "config-update", NULL);
 	}
 	if (S.has_dest) {
 		p2p_dest_node(&d, &S.dest);
@@ -673,6 +696,7 @@ cmd_send(int argc, char **argv)
 		{ "fragment", required_argument, NULL, 'f' },
 		{ "drop-last", no_argument, NULL, 'l' },
 		{ "resource", required_argument, NULL, 'r' },
+		{ "config", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *to = NULL;
@@ -716,6 +740,7 @@ cmd_send(int argc, char **argv)
 		case 'f': S.frag_mtu = strtoul(optarg, NULL, 10); break;
 		case 'l': S.drop_last = 1; break;
 		case 'r': S.resource = optarg; break;
+		case 'C': S.config_file = optarg; break;
 		default: return 2;
 		}
 	}
@@ -743,6 +768,7 @@ cmd_send(int argc, char **argv)
 	if (p2p_config_parse(doc, (size_t)dl, NULL, &cf, &e) != 0)
 		die(p, &e);
 	S.overlay = p2p_overlay_hash(cf.instance_name);
+	S.config_seq = (uint16_t)cf.sequence;
 	memset(&o, 0, sizeof(o));
 	o.role = P2P_TLS_CLIENT;
 	o.cert = c;

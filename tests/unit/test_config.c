@@ -5,6 +5,7 @@
 #include "config.h"
 #include "ident.h"
 #include "sign.h"
+#include "unit_cfg.h"
 
 #define OVERLAY "overlay.example.org"
 #define HEAD "<?xml version=\"1.0\"?>\n" \
@@ -79,6 +80,7 @@ test_defaults(void **state)
 	assert_string_equal(c.link_protocols[0], "TLS");
 	assert_int_equal(c.nkinds, 0);
 	assert_null(c.crl_url);
+	assert_null(c.config_url);
 	p2p_config_free(&c);
 }
 
@@ -139,6 +141,8 @@ fill(p2p_config *c, X509 *root, const p2p_id *signer)
 	    NULL, NULL), 0);
 	c->turn_username = strdup("overlay");
 	c->turn_password = strdup("secret");
+	c->config_url = strdup("https://" OVERLAY
+	    "/.well-known/reload-config");
 	/* Kinds: SIP with a domain restriction, TURN, a private kind. */
 	memset(&k, 0, sizeof(k));
 	k.id = P2P_KIND_SIP_REGISTRATION;
@@ -289,48 +293,7 @@ configs_equal(const p2p_config *a, const p2p_config *b)
 	    b->nturn_servers);
 	opt_str_equal(a->turn_username, b->turn_username);
 	opt_str_equal(a->turn_password, b->turn_password);
-}
-
-/* A CA and a configuration signer identity it issued. */
-struct signer {
-	EVP_PKEY *cak, *key;
-	X509 *ca, *cert;
-	p2p_identity id;
-};
-
-static void
-signer_make(struct signer *s, const char *cn)
-{
-	p2p_id nid;
-	p2p_issue p = { OVERLAY, "admin@" OVERLAY, &nid, 1, 0, 0 };
-	X509_REQ *csr;
-	p2p_err err;
-
-	assert_int_equal(p2p_id_random(&nid), 0);
-	p.not_after = time(NULL) + 86400;
-	s->cak = p2p_key_generate(P2P_KEY_EC_P256, &err);
-	s->key = p2p_key_generate(P2P_KEY_EC_P256, &err);
-	assert_non_null(s->cak);
-	assert_non_null(s->key);
-	s->ca = p2p_ca_create(s->cak, cn, 10, &err);
-	assert_non_null(s->ca);
-	csr = p2p_csr_make(s->key, &err);
-	assert_non_null(csr);
-	s->cert = p2p_cert_issue(s->cak, s->ca, csr, &p, &err);
-	assert_non_null(s->cert);
-	X509_REQ_free(csr);
-	assert_int_equal(p2p_identity_init(&s->id, s->key, s->cert, NULL,
-	    &err), 0);
-}
-
-static void
-signer_free(struct signer *s)
-{
-	p2p_identity_free(&s->id);
-	X509_free(s->cert);
-	X509_free(s->ca);
-	EVP_PKEY_free(s->key);
-	EVP_PKEY_free(s->cak);
+	assert_string_equal(a->config_url, b->config_url);
 }
 
 static void
@@ -780,6 +743,7 @@ test_parse_variants(void **state)
 	    "33333333333333333333333333333333</diag:access-node>"
 	    "</diag:diagnostic-kind>\n"
 	    "<p:crl-url>https://a.example/crl</p:crl-url>\n"
+	    "<p:config-url>https://a.example/c</p:config-url>\n"
 	    "<required-kinds><kind-block><kind name=\"SIP-REGISTRATION\">"
 	    "<data-model>SINGLE</data-model><access-control>USER-MATCH"
 	    "</access-control><max-count>1</max-count><max-size>100</max-size>"
@@ -811,6 +775,7 @@ test_parse_variants(void **state)
 	assert_int_equal(c.diag[0].kind, 2);
 	assert_int_equal(c.diag[0].nnodes, 1);
 	assert_string_equal(c.crl_url, "https://a.example/crl");
+	assert_string_equal(c.config_url, "https://a.example/c");
 	/* The registered model and policy win over the document's. */
 	assert_int_equal(c.nkinds, 1);
 	assert_int_equal(c.kinds[0].model, P2P_MODEL_DICTIONARY);
