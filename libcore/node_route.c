@@ -7,7 +7,10 @@
  * must go on (forward: spend a hop of TTL, append the previous hop to the
  * via list of a request, send on the link the topology picks). Only a
  * delivered message is decoded whole and has its signature checked; an
- * unsigned or badly signed one is dropped silently.
+ * unsigned or badly signed one is dropped silently. A delivered request
+ * whose configuration sequence is not ours is answered by node_cfg.c
+ * (Error_Config_Too_Old/New) instead of its handler; only a ConfigUpdate
+ * request may be larger than max-message-size (cfg_msg_limit).
  *
  * Answers retrace the request: their destination list is the hop the
  * request came from followed by the request's via list reversed.

@@ -256,3 +256,42 @@ all_seq() {
 	    jq .counters.config_too_old_sent)" -ge 1 ]
 	p2p_wait_for "$P2P_TMP/n0.log" "ConfigUpdate (sequence $new) sent" 10
 }
+
+@test "completion offers the configuration commands and options" {
+	root=$BATS_TEST_DIRNAME/../..
+	run bash -c "source '$root/completion/bash/p2p-ca'
+		COMP_WORDS=(p2p-ca con); COMP_CWORD=1; _p2p_ca
+		echo \"\${COMPREPLY[*]}\"
+		COMP_WORDS=(p2p-ca config b); COMP_CWORD=2; _p2p_ca
+		echo \"\${COMPREPLY[*]}\""
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = config ]
+	[ "${lines[1]}" = bump ]
+	run bash -c "source '$root/completion/bash/p2p-node'
+		COMP_WORDS=(p2p-node config --up); COMP_CWORD=2; _p2p_node
+		echo \"\${COMPREPLY[*]}\"
+		COMP_WORDS=(p2p-node run --config-r); COMP_CWORD=2; _p2p_node
+		echo \"\${COMPREPLY[*]}\""
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = --update ]
+	[ "${lines[1]}" = --config-refresh ]
+}
+
+@test "p2p-ca config: bump, set-sequence and the wrap after 65534" {
+	p2p_ca_setup "$P2P_TMP/ca" wrap.test --enroll-url https://127.0.0.1:1/enroll
+	run p2p-ca config show --dir "$P2P_TMP/ca" --json
+	[ "$status" -eq 0 ]
+	[ "$(jq .sequence <<<"$output")" -eq 1 ]
+	[ "$(jq -r .config_url <<<"$output")" = \
+	    https://127.0.0.1:1/.well-known/reload-config ]
+	run p2p-ca config set-sequence --dir "$P2P_TMP/ca" 65534 --json
+	[ "$status" -eq 0 ]
+	[ "$(jq .sequence <<<"$output")" -eq 65534 ]
+	run p2p-ca config bump --dir "$P2P_TMP/ca" --json
+	[ "$(jq .sequence <<<"$output")" -eq 0 ]
+	grep -q 'sequence="0"' "$P2P_TMP/ca/overlay.xml"
+	run p2p-ca config set-sequence --dir "$P2P_TMP/ca" 65535
+	[ "$status" -eq 2 ]
+	run p2p-ca config frobnicate --dir "$P2P_TMP/ca"
+	[ "$status" -eq 2 ]
+}
