@@ -542,8 +542,8 @@ k_open(p2p_tls_conn *c)
 			die("attach", NULL);
 	} else if (strcmp(S.msg, "config-update") == 0) {
 		p2p_config_update_req q;
-		uint8_t *doc;
-		size_t len;
+		uint8_t *doc = NULL;
+		size_t len = 0;
 
 		if (S.config_file == NULL || p2p_file_read(S.config_file,
 		    P2P_CONFIG_MAX_SIZE, &doc, &len) != 0)
