@@ -219,7 +219,8 @@ forward(p2p_node *n, p2p_link *from, p2p_link *to, p2p_msg *m,
 	m->ttl--;
 	p2p_w_init(&w, payload.len + 256);
 	if (p2p_msg_encode_fwd(&w, m, payload) != 0 ||
-	    w.len > cfg_msg_limit(n, peek_code(payload))) {
+	    w.len > cfg_msg_limit(n, (m->fragment & P2P_FRAG_OFFSET_MASK) ==
+	    0 ? peek_code(payload) : 0)) {
 		if (is_req)
 			(void)route_error(n, from, m,
 			    P2P_ERR_MESSAGE_TOO_LARGE,
