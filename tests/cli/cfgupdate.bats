@@ -91,7 +91,7 @@ ring() {
 		start_node "$i"
 	done
 	for i in $(seq 0 $((NODES - 1))); do
-		for j in $(seq $((120 * SCALE))); do
+		for j in $(seq $((240 * SCALE))); do
 			[ "$(state "$i")" = joined ] && break
 			sleep 0.5
 		done
