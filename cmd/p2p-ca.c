@@ -6,6 +6,8 @@
  *       [--self-signed-permitted] [--max-ids-per-user N]
  *       [--max-message-size BYTES] [--max-value-size BYTES]
  *       [--link-protocol TLS|DTLS]...
+ *       [--ice [--stun-server IP:PORT] [--turn-server IP:PORT]...
+ *        [--turn-credentials USER:PASS]]
  *   p2p-ca user add|del|list --dir DIR [NAME] [--password-file F]
  *       [--quota N] [--json]
  *   p2p-ca serve --dir DIR --listen ADDR:PORT [--request-timeout S]
@@ -41,6 +43,8 @@ usage(FILE *f)
 "              [--self-signed-permitted] [--max-ids-per-user N]\n"
 "              [--max-message-size BYTES] [--max-value-size BYTES]\n"
 "              [--link-protocol TLS|DTLS]...\n"
+"              [--ice [--stun-server IP:PORT] [--turn-server IP:PORT]...\n"
+"               [--turn-credentials USER:PASS]]\n"
 "       p2p-ca user add --dir DIR [--password-file F] [--quota N] NAME\n"
 "       p2p-ca user del --dir DIR NAME\n"
 "       p2p-ca user list --dir DIR [--json]\n"
@@ -152,9 +156,13 @@ cmd_init(int argc, char **argv)
 		{ "max-message-size", required_argument, NULL, 'M' },
 		{ "max-value-size", required_argument, NULL, 'V' },
 		{ "link-protocol", required_argument, NULL, 'l' },
+		{ "ice", no_argument, NULL, 'I' },
+		{ "stun-server", required_argument, NULL, 'S' },
+		{ "turn-server", required_argument, NULL, 'T' },
+		{ "turn-credentials", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *boot[64], *lp[2];
+	const char *boot[64], *lp[2], *turn[P2P_CONFIG_MAX_ICE_SERVERS];
 	p2p_ca_init_opts o;
 	struct common c = { 0 };
 	char err[512], path[PATH_MAX], fpr[80];
@@ -207,6 +215,14 @@ cmd_init(int argc, char **argv)
 				    "each", NULL);
 			lp[o.nlink_protocols++] = optarg;
 			break;
+		case 'I': o.ice = 1; break;
+		case 'S': o.stun = optarg; break;
+		case 'T':
+			if (o.nturn == P2P_CONFIG_MAX_ICE_SERVERS)
+				bad_usage("too many --turn-server", NULL);
+			turn[o.nturn++] = optarg;
+			break;
+		case 'C': o.turn_credentials = optarg; break;
 		default: bad_usage(NULL, NULL);
 		}
 	}
@@ -218,6 +234,7 @@ cmd_init(int argc, char **argv)
 	o.dir = c.dir;
 	o.bootstrap = boot;
 	o.link_protocols = lp;
+	o.turn = turn;
 	if (p2p_ca_init(&o, err, sizeof(err)) != 0)
 		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
 	snprintf(path, sizeof(path), "%s/ca.pem", c.dir);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -652,6 +653,36 @@ add_ids(p2p_id **list, size_t *n, const json_t *hexes)
 	return 0;
 }
 
+/* The ICE settings from the state: STUN and TURN servers, credentials. */
+static int
+add_ice(p2p_config *c, const json_t *st)
+{
+	const char *stun = jstr(st, "stun"), *cred = jstr(st, "turn_credentials");
+	const char *colon;
+	json_t *v;
+	size_t i;
+	char ip[64];
+	int port;
+
+	c->no_ice = !json_is_true(json_object_get(st, "ice"));
+	if (stun != NULL && (p2p_addr_split(stun, ip, sizeof(ip), &port) != 0 ||
+	    p2p_config_add_ice_server(c, 0, ip, (uint16_t)port, NULL,
+	    NULL) != 0))
+		return -1;
+	json_array_foreach(json_object_get(st, "turn"), i, v)
+		if (!json_is_string(v) || p2p_addr_split(json_string_value(v),
+		    ip, sizeof(ip), &port) != 0 || p2p_config_add_ice_server(c,
+		    1, ip, (uint16_t)port, NULL, NULL) != 0)
+			return -1;
+	if (cred == NULL)
+		return 0;
+	if ((colon = strchr(cred, ':')) == NULL ||
+	    (c->turn_username = strndup(cred, (size_t)(colon - cred))) ==
+	    NULL || (c->turn_password = strdup(colon + 1)) == NULL)
+		return -1;
+	return 0;
+}
+
 static char *url_with_path(const char *url, const char *path);
 
 /* Fill c from the state. */
@@ -679,7 +710,6 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	    "self_signed_permitted"));
 	c->self_signed_digest = P2P_DIGEST_SHA256;
 	c->clients_permitted = 1;
-	c->no_ice = 1;
 	if (json_integer_value(json_object_get(ca->state,
 	    "max_message_size")) > 0)
 		c->max_message_size = (uint32_t)json_integer_value(
@@ -696,7 +726,7 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	    "/.well-known/reload-config")) == NULL) ||
 	    add_bootstrap(c, json_object_get(ca->state, "bootstrap")) != 0 ||
 	    add_link_protocols(c, json_object_get(ca->state,
-	    "link_protocols")) != 0 ||
+	    "link_protocols")) != 0 || add_ice(c, ca->state) != 0 ||
 	    add_ids(&c->config_signers, &c->nconfig_signers, signers) != 0 ||
 	    add_ids(&c->bad_nodes, &c->nbad_nodes,
 	    json_object_get(ca->state, "bad_nodes")) != 0 ||
@@ -918,6 +948,31 @@ set_link_protocols(json_t *st, const p2p_ca_init_opts *o)
 	return json_object_set_new(st, "link_protocols", a);
 }
 
+/* The ICE settings into the state (checked by init_check). */
+static int
+set_ice(json_t *st, const p2p_ca_init_opts *o)
+{
+	json_t *a;
+
+	if (!o->ice)
+		return 0;
+	if ((a = json_array()) == NULL)
+		return -1;
+	for (size_t i = 0; i < o->nturn; i++)
+		if (json_array_append_new(a, json_string(o->turn[i])) != 0) {
+			json_decref(a);
+			return -1;
+		}
+	if (json_object_set_new(st, "turn", a) != 0 ||
+	    json_object_set_new(st, "ice", json_true()) != 0 ||
+	    (o->stun != NULL && json_object_set_new(st, "stun",
+	    json_string(o->stun)) != 0) || (o->turn_credentials != NULL &&
+	    json_object_set_new(st, "turn_credentials",
+	    json_string(o->turn_credentials)) != 0))
+		return -1;
+	return 0;
+}
+
 static json_t *
 init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 {
@@ -948,8 +1003,8 @@ init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 		json_decref(st);
 		return NULL;
 	}
-	if (st != NULL && o->nlink_protocols > 0 &&
-	    set_link_protocols(st, o) != 0) {
+	if (st != NULL && ((o->nlink_protocols > 0 &&
+	    set_link_protocols(st, o) != 0) || set_ice(st, o) != 0)) {
 		json_decref(st);
 		return NULL;
 	}
@@ -959,6 +1014,57 @@ init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 		return NULL;
 	}
 	return st;
+}
+
+/* USER:PASS, each part 1..127 printable characters (as config.c wants). */
+static int
+credentials_ok(const char *cred)
+{
+	const char *colon = strchr(cred, ':');
+	size_t ul, pl;
+
+	if (colon == NULL)
+		return 0;
+	ul = (size_t)(colon - cred);
+	pl = strlen(colon + 1);
+	if (ul == 0 || ul > 127 || pl == 0 || pl > 127)
+		return 0;
+	for (const char *p = cred; *p != '\0'; p++)
+		if (!isprint((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
+/* STUN and TURN servers are numeric IP:PORT, credentials USER:PASS, and
+ * all of them only with ICE. */
+static int
+ice_check(const p2p_ca_init_opts *o, char *err, size_t errlen)
+{
+	const char *cred = o->turn_credentials;
+	char ip[64];
+	int port;
+
+	if (!o->ice && (o->stun != NULL || o->nturn > 0 || cred != NULL))
+		return efail(err, errlen, "STUN and TURN servers need --ice");
+	if (o->nturn > P2P_CONFIG_MAX_ICE_SERVERS)
+		return efail(err, errlen, "at most %d TURN servers",
+		    P2P_CONFIG_MAX_ICE_SERVERS);
+	for (size_t i = 0; i <= o->nturn; i++) {
+		const char *a = i < o->nturn ? o->turn[i] : o->stun;
+		struct in6_addr bin;
+
+		if (a == NULL)
+			continue;
+		if (p2p_addr_split(a, ip, sizeof(ip), &port) != 0 ||
+		    port == 0 || (inet_pton(AF_INET, ip, &bin) != 1 &&
+		    inet_pton(AF_INET6, ip, &bin) != 1))
+			return efail(err, errlen, "STUN/TURN server %s: want a "
+			    "numeric IP:PORT", a);
+	}
+	if (cred != NULL && !credentials_ok(cred))
+		return efail(err, errlen, "--turn-credentials: want USER:PASS, "
+		    "1..127 printable characters each");
+	return 0;
 }
 
 static int
@@ -994,7 +1100,7 @@ init_check(const p2p_ca_init_opts *o, char *err, size_t errlen)
 		    0 || port == 0)
 			return efail(err, errlen, "bootstrap %s: want IP:PORT or "
 			    "[IPv6]:PORT", o->bootstrap[i]);
-	return 0;
+	return ice_check(o, err, errlen);
 }
 
 static int

@@ -78,6 +78,13 @@ typedef struct p2p_ca_init_opts {
 	 * "DTLS" in order of preference; none: TLS. */
 	const char *const *link_protocols;
 	size_t nlink_protocols;
+	/* ICE (no-ice false) with an optional STUN server "IP:PORT", TURN
+	 * servers "IP:PORT" and the TURN credentials "USER:PASS". */
+	int ice;
+	const char *stun;
+	const char *const *turn;
+	size_t nturn;
+	const char *turn_credentials;
 } p2p_ca_init_opts;
 #define P2P_CA_DEFAULT_VALUE_SIZE	4096
 

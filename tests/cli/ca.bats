@@ -53,6 +53,33 @@ csr() {
 	[ "$b64" = "$(openssl x509 -in "$CA/ca.pem" -outform DER | base64 -w0)" ]
 }
 
+@test "init --ice writes no-ice false and the STUN and TURN servers" {
+	run p2p-ca init --dir "$CA" --overlay "$OVERLAY" --ice \
+	    --stun-server 127.0.0.1:3478 --turn-server 127.0.0.1:3479 \
+	    --turn-server '[::1]:3480' --turn-credentials alice:s3cret
+	[ "$status" -eq 0 ]
+	x=$CA/overlay.xml
+	grep -q '<no-ice>false</no-ice>' "$x"
+	grep -q '<p2psip:stun-server address="127.0.0.1" port="3478"/>' "$x"
+	grep -q '<p2psip:turn-server address="127.0.0.1" port="3479"/>' "$x"
+	grep -q '<p2psip:turn-server address="::1" port="3480"/>' "$x"
+	grep -q '<p2psip:turn-credentials username="alice" password="s3cret"/>' "$x"
+	# servers without --ice, names, bad credentials
+	run p2p-ca init --dir "$BATS_TEST_TMPDIR/c2" --overlay "$OVERLAY" \
+	    --stun-server 127.0.0.1:3478
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"need --ice"* ]]
+	run p2p-ca init --dir "$BATS_TEST_TMPDIR/c3" --overlay "$OVERLAY" \
+	    --ice --turn-server turn.example:3478
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"numeric IP:PORT"* ]]
+	run p2p-ca init --dir "$BATS_TEST_TMPDIR/c4" --overlay "$OVERLAY" \
+	    --ice --turn-credentials nocolon
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"USER:PASS"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/c4/ca.pem" ]
+}
+
 @test "init refuses a second CA in the same directory and bad options" {
 	p2p_ca_setup "$CA" "$OVERLAY"
 	run p2p-ca init --dir "$CA" --overlay "$OVERLAY"
