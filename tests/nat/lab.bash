@@ -5,6 +5,7 @@
 #   lab_up [eim|symmetric]
 #   lab_bg NS LOG CMD...   start CMD inside namespace NS in the background
 #   lab_turn_start         coturn (STUN and TURN) on the public segment
+#   lab_node I NS IP ...   a p2p-node inside NS (needs lib_node.bash)
 #   lab_down               kill what was started (by PID), delete the
 #                          namespaces (their veths go with them)
 #
@@ -227,6 +228,43 @@ lab_wait() {
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	return 124
+}
+
+# lab_node I NS IP [BOOTSTRAP [run options...]]: (with lib_node.bash)
+# start node I inside
+# namespace NS, listening on IP (port chosen by the kernel), and wait
+# until it is in the ring (a client: linked to its admitting peer), as
+# node_start does on the loopback. The process is the lab's (lab_down
+# kills it by PID).
+lab_node() {
+	local i=$1 ns=$2 ip=$3 boot=${4:-} s state=
+	shift 3
+	[ $# -gt 0 ] && shift
+	local args=(run --dir "$(node_dir "$i")" --listen "$ip:0"
+	    --update-interval 5 --log-level debug)
+	[ -n "$boot" ] && args+=(--bootstrap "$boot")
+	args+=("$@")
+	lab_bg "$ns" "$(node_log "$i")" p2p-node "${args[@]}"
+	NT_NODE_PID[$i]=$LAB_LAST_PID
+	SECONDS=0
+	while [ "$SECONDS" -lt $((90 * NT_SCALE)) ]; do
+		if ! kill -0 "$LAB_LAST_PID" 2>/dev/null; then
+			echo "node $i exited during start-up" >&2
+			return 1
+		fi
+		if s=$(node_status "$i" 2>/dev/null); then
+			state=$(jq -r .state <<<"$s")
+			if [ "$state" = joined ] || [ "$state" = connected ] ||
+			    { [ -z "$boot" ] && [ "$state" = alone ]; }; then
+				NT_NODE_ADDR[$i]=$(jq -r .listen <<<"$s")
+				NT_NODE_ID[$i]=$(jq -r .node_id <<<"$s")
+				return 0
+			fi
+		fi
+		sleep 0.3
+	done
+	echo "node $i not in the ring (state '$state')" >&2
+	return 1
 }
 
 # Runs under bats' errexit too: no step may stop the ones after it.
