@@ -1,5 +1,6 @@
 #include "body_link.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 /*
@@ -221,6 +222,17 @@ p2p_addr_port_encode(p2p_wbuf *w, const p2p_addr_port *ap)
 		break;
 	}
 	return writer_result(w);
+}
+
+int
+p2p_addr_port_host(const p2p_addr_port *ap, char *buf, size_t cap)
+{
+	int af = ap->type == P2P_ADDR_IPV4 ? AF_INET :
+	    ap->type == P2P_ADDR_IPV6 ? AF_INET6 : -1;
+
+	if (af < 0 || inet_ntop(af, ap->addr, buf, (socklen_t)cap) == NULL)
+		return -1;
+	return 0;
 }
 
 /* ---- IceCandidate, IceExtension ---- */

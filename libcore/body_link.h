@@ -54,6 +54,9 @@ void p2p_addr_port_v6(p2p_addr_port *ap, const uint8_t addr[16],
     uint16_t port);
 int p2p_addr_port_decode1(p2p_rbuf *r, p2p_addr_port *out, p2p_err *err);
 int p2p_addr_port_encode(p2p_wbuf *w, const p2p_addr_port *ap);
+/* The address of an IPv4 or IPv6 IpAddressPort as text (no port, no
+ * brackets); -1 for other types or when cap is too small. */
+int p2p_addr_port_host(const p2p_addr_port *ap, char *buf, size_t cap);
 
 /* OverlayLinkType (s6.5.1.1, s14.10). */
 enum p2p_link_type {

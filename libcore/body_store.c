@@ -1154,3 +1154,30 @@ p2p_sip_reg_encode(p2p_wbuf *w, const p2p_sip_reg *in)
 	p2p_w_end(w, mark, 2);
 	return p2p_w_ok(w) ? 0 : -1;
 }
+
+/* ---- TURN-SERVICE value ---- */
+
+int
+p2p_turn_server_decode(p2p_bytes in, p2p_turn_server *out, p2p_err *err)
+{
+	struct dec d;
+	p2p_rbuf r;
+
+	memset(out, 0, sizeof(*out));
+	p2p_r_init(&r, in.p, in.len);
+	dec_init(&d, in.p, NULL, NULL, err);
+	if (!p2p_r_u8(&r, &out->iteration))
+		return fail(&d, &r, "TurnServer truncated");
+	if (p2p_addr_port_decode1(&r, &out->addr, err) != 0)
+		return fix_off(&d, &r);
+	return whole(&d, &r, 0, 0);
+}
+
+int
+p2p_turn_server_encode(p2p_wbuf *w, const p2p_turn_server *in)
+{
+	p2p_w_u8(w, in->iteration);
+	if (p2p_addr_port_encode(w, &in->addr) != 0)
+		return -1;
+	return p2p_w_ok(w) ? 0 : -1;
+}

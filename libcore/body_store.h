@@ -2,7 +2,8 @@
  * body_store: the storage method bodies of RELOAD (RFC 6940 section 7):
  * Store, Fetch, Stat and Find requests and answers, the StoredData they
  * carry in the three data models, the bytes a StoredData signature covers,
- * and the SIP registration value of RFC 7904.
+ * the TURN-SERVICE value (RFC 6940 s9) and the SIP registration value of
+ * RFC 7904.
  *
  * Codecs follow the conventions at the top of msg.h: decoders take arrays
  * from the arena, leave opaque fields pointing into the input, check every
@@ -21,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "body_link.h"
 #include "buf.h"
 #include "id.h"
 #include "msg.h"
@@ -297,5 +299,24 @@ typedef struct p2p_sip_reg {
 int p2p_sip_reg_decode(p2p_bytes in, p2p_arena *a, p2p_sip_reg *out,
     p2p_err *err);
 int p2p_sip_reg_encode(p2p_wbuf *w, const p2p_sip_reg *in);
+
+/* ---- TURN-SERVICE value (RFC 6940 s9) ---- */
+
+/*
+ * TurnServer { uint8 iteration; IpAddressPort server_address; }: a TURN
+ * server a peer offers, stored (SINGLE, NODE-MULTIPLE) at the Resource-ID
+ * p2p_id_node_multiple(storer, iteration) for iteration = 1 .. the
+ * overlay's turn-density. The decoder takes one TurnServer occupying all
+ * of in (a DataValue's value); an address type other than IPv4 and IPv6
+ * decodes (IpAddressPort is extensible) with its bytes in addr.raw, for
+ * the user to skip.
+ */
+typedef struct p2p_turn_server {
+	uint8_t iteration;
+	p2p_addr_port addr;
+} p2p_turn_server;
+
+int p2p_turn_server_decode(p2p_bytes in, p2p_turn_server *out, p2p_err *err);
+int p2p_turn_server_encode(p2p_wbuf *w, const p2p_turn_server *in);
 
 #endif

@@ -156,3 +156,16 @@ p2p_id_from_name(p2p_id *out, const void *name, size_t len)
 	SHA1(name, len, md);
 	memcpy(out->b, md, P2P_ID_LEN);
 }
+
+void
+p2p_id_node_multiple(p2p_id *out, const p2p_id *node, uint32_t i)
+{
+	uint8_t name[P2P_ID_LEN + 4];
+
+	memcpy(name, node->b, P2P_ID_LEN);
+	name[P2P_ID_LEN] = (uint8_t)(i >> 24);
+	name[P2P_ID_LEN + 1] = (uint8_t)(i >> 16);
+	name[P2P_ID_LEN + 2] = (uint8_t)(i >> 8);
+	name[P2P_ID_LEN + 3] = (uint8_t)i;
+	p2p_id_from_name(out, name, sizeof(name));
+}

@@ -40,5 +40,10 @@ char *p2p_id_hex(const p2p_id *a, char *buf);
 int p2p_id_from_hex(p2p_id *out, const char *s);
 /* Resource-ID of a name: the top 128 bits of SHA-1(name). */
 void p2p_id_from_name(p2p_id *out, const void *name, size_t len);
+/* Resource-ID of a NODE-MULTIPLE value (RFC 6940 s7.3.4): the name is the
+ * 16 raw bytes of the Node-ID followed by i as a 4-byte big-endian
+ * integer (the RFC says "concatenated" without a width; this is the
+ * choice of store.h). */
+void p2p_id_node_multiple(p2p_id *out, const p2p_id *node, uint32_t i);
 
 #endif

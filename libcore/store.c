@@ -501,27 +501,48 @@ user_matches(const p2p_id *rid, const p2p_cert_info *ci)
 static int
 node_multiple_matches(const p2p_id *rid, const p2p_id *node, uint32_t max)
 {
-	uint8_t name[P2P_ID_LEN + 4];
+	p2p_id h;
 
 	if (max > P2P_STORE_NODE_MULTIPLE_MAX)
 		max = P2P_STORE_NODE_MULTIPLE_MAX;
-	memcpy(name, node->b, P2P_ID_LEN);
 	for (uint32_t i = 1; i <= max; i++) {
-		name[P2P_ID_LEN] = (uint8_t)(i >> 24);
-		name[P2P_ID_LEN + 1] = (uint8_t)(i >> 16);
-		name[P2P_ID_LEN + 2] = (uint8_t)(i >> 8);
-		name[P2P_ID_LEN + 3] = (uint8_t)i;
-		if (hash_is(rid, name, sizeof(name)))
+		p2p_id_node_multiple(&h, node, i);
+		if (p2p_id_eq(&h, rid))
 			return 1;
 	}
 	return 0;
 }
 
-/* May the signer who write the value with this key at rid? */
+/*
+ * A TURN-SERVICE value names the iteration its Resource-ID was made with
+ * (RFC 6940 s9): it must decode as a TurnServer whose iteration, within
+ * max-node-multiple, gives rid with the signer's Node-ID. A tombstone
+ * (exists false) carries no value and passes on the policy alone.
+ */
+static int
+turn_server_matches(const p2p_id *rid, const p2p_id *node, uint32_t max,
+    const p2p_data_value *dv)
+{
+	p2p_turn_server ts;
+	p2p_err e = { 0 };
+	p2p_id h;
+
+	if (!dv->exists)
+		return 1;
+	if (p2p_turn_server_decode(dv->value, &ts, &e) != 0 ||
+	    ts.iteration == 0 || ts.iteration > max)
+		return 0;
+	p2p_id_node_multiple(&h, node, ts.iteration);
+	return p2p_id_eq(&h, rid);
+}
+
+/* May the signer who write the value v at rid? */
 static int
 policy_allows(const p2p_kind_def *def, const p2p_id *rid,
-    const p2p_sig_who *who, p2p_bytes key)
+    const p2p_sig_who *who, const p2p_stored_value *v)
 {
+	p2p_bytes key = v->key;
+
 	switch (def->policy) {
 	case P2P_AC_USER_MATCH:
 		return user_matches(rid, &who->info);
@@ -533,6 +554,9 @@ policy_allows(const p2p_kind_def *def, const p2p_id *rid,
 		    user_matches(rid, &who->info) && key.len == P2P_ID_LEN &&
 		    memcmp(key.p, who->node.b, P2P_ID_LEN) == 0;
 	case P2P_AC_NODE_MULTIPLE:
+		if (def->id == P2P_KIND_TURN_SERVICE)
+			return who->has_node && turn_server_matches(rid,
+			    &who->node, def->max_node_multiple, &v->data);
 		return who->has_node && node_multiple_matches(rid, &who->node,
 		    def->max_node_multiple);
 	}
@@ -562,7 +586,7 @@ p2p_store_check_value(const p2p_id *rid, const p2p_kind_def *def,
 	p2p_w_free(&in);
 	if (rc != 0)
 		return -1;
-	if (!policy_allows(def, rid, who, sd->value.key)) {
+	if (!policy_allows(def, rid, who, &sd->value)) {
 		p2p_sig_who_clear(who);
 		return fail(err, P2P_ERR_FORBIDDEN,
 		    "value signer not allowed by the kind's access policy");
@@ -670,13 +694,13 @@ stage_value(struct apply *ap, struct stage *g, const p2p_stored_data *sd,
 	p2p_w_free(&in);
 	if (rc != 0)
 		return -1;
-	if (!policy_allows(g->def, &ap->rid, &who, sd->value.key)) {
+	if (!policy_allows(g->def, &ap->rid, &who, &sd->value)) {
 		p2p_sig_who_clear(&who);
 		return fail(err, P2P_ERR_FORBIDDEN,
 		    "value signer not allowed by the kind's access policy");
 	}
 	if (!ap->replica && !policy_allows(g->def, &ap->rid, msg->signer,
-	    sd->value.key)) {
+	    &sd->value)) {
 		p2p_sig_who_clear(&who);
 		return fail(err, P2P_ERR_FORBIDDEN,
 		    "request signer not allowed by the kind's access policy");

@@ -26,7 +26,11 @@
  *     either direction, fails with Error_Generation_Counter_Too_Low;
  *   - NODE-MULTIPLE hashes the 16 raw Node-ID bytes followed by i as a
  *     4-byte big-endian integer, for i = 1 .. max-node-multiple (at most
- *     P2P_STORE_NODE_MULTIPLE_MAX tries);
+ *     P2P_STORE_NODE_MULTIPLE_MAX tries; p2p_id_node_multiple); a
+ *     TURN-SERVICE value must moreover decode as a TurnServer whose
+ *     iteration is the i of its Resource-ID (RFC 6940 s9: the iteration
+ *     is there for validation), so a peer cannot store at one of its
+ *     Resource-IDs a value that claims another;
  *   - a USER-NODE-MATCH dictionary key is the 16 raw Node-ID bytes;
  *   - max-count limits, for an array, its length (highest index + 1, so a
  *     sparse array cannot grow past it), for a dictionary, its number of

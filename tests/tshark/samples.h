@@ -316,6 +316,25 @@ static p2p_stored_data sample_sd_dict[1], sample_sd_array[2],
 static p2p_kind_data sample_kind_data[3];
 static p2p_id sample_key_ids[2];
 
+/* TURN-SERVICE holds a TurnServer (RFC 6940 s9): iteration 1,
+ * 192.0.2.1:3478. */
+static uint8_t sample_turn[32];
+
+static size_t
+sample_turn_encode(void)
+{
+	static const uint8_t ip[4] = { 192, 0, 2, 1 };
+	p2p_turn_server ts;
+	p2p_wbuf w;
+
+	ts.iteration = 1;
+	p2p_addr_port_v4(&ts.addr, ip, 3478);
+	p2p_w_init_fixed(&w, sample_turn, sizeof(sample_turn));
+	if (p2p_turn_server_encode(&w, &ts) != 0)
+		return 0;
+	return w.len;
+}
+
 static size_t
 sample_sipreg_encode(void)
 {
@@ -335,6 +354,7 @@ static void
 sample_values(void)
 {
 	size_t reglen = sample_sipreg_encode();
+	size_t turnlen = sample_turn_encode();
 
 	sample_key_ids[0] = sample_id(0x31);
 	sample_key_ids[1] = sample_id(0x41);
@@ -360,7 +380,8 @@ sample_values(void)
 	sample_sd_single[0].storage_time = 1700000000900ull;
 	sample_sd_single[0].lifetime = 600;
 	sample_sd_single[0].value.data.exists = 1;
-	sample_sd_single[0].value.data.value = sample_str("turn:192.0.2.1");
+	sample_sd_single[0].value.data.value = sample_mem(sample_turn,
+	    turnlen);
 	sample_sd_single[0].sig = sample_signature();
 	sample_kind_data[0] = (p2p_kind_data){ P2P_KIND_SIP_REGISTRATION,
 	    P2P_MODEL_DICTIONARY, 7, sample_sd_dict, 1, { NULL, 0 } };

@@ -195,6 +195,14 @@ dec_sip_reg(p2p_bytes in, p2p_arena *a, p2p_err *err)
 }
 
 static int
+dec_turn_server(p2p_bytes in, p2p_arena *a, p2p_err *err)
+{
+	p2p_turn_server x;
+	(void)a;
+	return p2p_turn_server_decode(in, &x, err);
+}
+
+static int
 dec_stored_single(p2p_bytes in, p2p_arena *a, p2p_err *err)
 {
 	p2p_stored_data x;
@@ -954,6 +962,67 @@ test_sig_input(void **state)
 	p2p_w_free(&w2);
 }
 
+/* ---- TURN-SERVICE ---- */
+
+static void
+test_turn_server(void **state)
+{
+	static const uint8_t v4[4] = { 192, 0, 2, 1 };
+	p2p_turn_server ts, d;
+	p2p_wbuf w;
+	p2p_err err;
+	uint8_t buf[64];
+	size_t n;
+
+	(void)state;
+	/* by hand: iteration 3, 192.0.2.1:3478 */
+	n = unit_hex("03 01 06 c0000201 0d96", buf, sizeof(buf));
+	assert_int_equal(p2p_turn_server_decode(B(buf, n), &d, &err), 0);
+	assert_int_equal(d.iteration, 3);
+	assert_int_equal(d.addr.type, P2P_ADDR_IPV4);
+	assert_memory_equal(d.addr.addr, v4, 4);
+	assert_int_equal(d.addr.port, 3478);
+	ts.iteration = 3;
+	p2p_addr_port_v4(&ts.addr, v4, 3478);
+	p2p_w_init(&w, 0);
+	assert_int_equal(p2p_turn_server_encode(&w, &ts), 0);
+	assert_int_equal(w.len, n);
+	assert_memory_equal(w.p, buf, n);
+	check_truncation(buf, n, dec_turn_server);
+
+	/* IPv6 */
+	n = unit_hex("14 02 12 20010db8000000000000000000000001 0d97", buf,
+	    sizeof(buf));
+	assert_int_equal(p2p_turn_server_decode(B(buf, n), &d, &err), 0);
+	assert_int_equal(d.iteration, 20);
+	assert_int_equal(d.addr.type, P2P_ADDR_IPV6);
+	assert_int_equal(d.addr.port, 3479);
+	p2p_w_reset(&w);
+	assert_int_equal(p2p_turn_server_encode(&w, &d), 0);
+	assert_int_equal(w.len, n);
+	assert_memory_equal(w.p, buf, n);
+	check_truncation(buf, n, dec_turn_server);
+
+	/* a later address type is kept by its length */
+	n = unit_hex("01 07 03 616263", buf, sizeof(buf));
+	assert_int_equal(p2p_turn_server_decode(B(buf, n), &d, &err), 0);
+	assert_int_equal(d.addr.type, 7);
+	assert_int_equal(d.addr.raw.len, 3);
+
+	/* rejected: address type 0, a wrong IPv4 length, nothing at all */
+	n = unit_hex("01 00 00", buf, sizeof(buf));
+	assert_int_equal(p2p_turn_server_decode(B(buf, n), &d, &err), -1);
+	n = unit_hex("01 01 05 c0000201 0d", buf, sizeof(buf));
+	assert_int_equal(p2p_turn_server_decode(B(buf, n), &d, &err), -1);
+	assert_int_equal(err.reload_code, P2P_ERR_INVALID_MESSAGE);
+	assert_int_equal(p2p_turn_server_decode(B(NULL, 0), &d, &err), -1);
+	/* an address of no type cannot be written */
+	memset(&ts, 0, sizeof(ts));
+	p2p_w_reset(&w);
+	assert_int_equal(p2p_turn_server_encode(&w, &ts), -1);
+	p2p_w_free(&w);
+}
+
 /* ---- SIP registrations ---- */
 
 static void
@@ -1368,6 +1437,7 @@ main(void)
 		cmocka_unit_test(test_stat_ans_round_trip),
 		cmocka_unit_test(test_find_round_trip),
 		cmocka_unit_test(test_sig_input),
+		cmocka_unit_test(test_turn_server),
 		cmocka_unit_test(test_sip_reg),
 		cmocka_unit_test(test_stored_data_length_mismatch),
 		cmocka_unit_test(test_bad_booleans),

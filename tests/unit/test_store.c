@@ -16,6 +16,7 @@
 #define K_ARRAY		0xf0000002u	/* ARRAY, USER-MATCH, 10 values */
 #define K_DICT		0xf0000003u	/* DICTIONARY, USER-MATCH, 5 keys */
 #define K_NODE		0xf0000004u	/* ARRAY, NODE-MATCH */
+#define K_MULTI		0xf0000005u	/* SINGLE, NODE-MULTIPLE, 20 */
 #define K_UNKNOWN	0xf00000ffu
 
 static const p2p_kind_def kind_defs[] = {
@@ -30,6 +31,9 @@ static const p2p_kind_def kind_defs[] = {
 	{ .id = P2P_KIND_SIP_REGISTRATION, .model = P2P_MODEL_DICTIONARY,
 	  .policy = P2P_AC_USER_NODE_MATCH, .max_count = 10, .max_size = 100 },
 	{ .id = P2P_KIND_TURN_SERVICE, .model = P2P_MODEL_SINGLE,
+	  .policy = P2P_AC_NODE_MULTIPLE, .max_count = 1, .max_size = 100,
+	  .max_node_multiple = 20 },
+	{ .id = K_MULTI, .model = P2P_MODEL_SINGLE,
 	  .policy = P2P_AC_NODE_MULTIPLE, .max_count = 1, .max_size = 100,
 	  .max_node_multiple = 20 },
 };
@@ -858,42 +862,104 @@ test_user_node_match(void **state)
 }
 
 static void
-node_multiple_rid(p2p_id *rid, const p2p_id *node, uint32_t i)
-{
-	uint8_t name[P2P_ID_LEN + 4];
-
-	memcpy(name, node->b, P2P_ID_LEN);
-	name[16] = (uint8_t)(i >> 24);
-	name[17] = (uint8_t)(i >> 16);
-	name[18] = (uint8_t)(i >> 8);
-	name[19] = (uint8_t)i;
-	p2p_id_from_name(rid, name, sizeof(name));
-}
-
-static void
 test_node_multiple(void **state)
 {
 	struct ctx c;
 	struct val v;
 	p2p_id rid;
-	const uint32_t K = P2P_KIND_TURN_SERVICE;
+	const uint32_t K = K_MULTI;
 
 	(void)state;
 	ctx_init(&c, NULL);
-	node_multiple_rid(&rid, &alice.id.node, 3);
+	p2p_id_node_multiple(&rid, &alice.id.node, 3);
 	val_make(&v, &alice, &rid, K, NOW, 60, 0, B(NULL, 0), "turn", 1);
 	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW), 0);
 	val_make(&v, &bob, &rid, K, NOW + 1, 60, 0, B(NULL, 0), "turn", 1);
 	assert_int_equal(put(&c, &bob, &rid, K, 0, &v, 1, NOW),
 	    P2P_ERR_FORBIDDEN);
-	node_multiple_rid(&rid, &alice.id.node, 20);
+	p2p_id_node_multiple(&rid, &alice.id.node, 20);
 	val_make(&v, &alice, &rid, K, NOW, 60, 0, B(NULL, 0), "turn", 1);
 	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW), 0);
 	/* Past max-node-multiple. */
-	node_multiple_rid(&rid, &alice.id.node, 21);
+	p2p_id_node_multiple(&rid, &alice.id.node, 21);
 	val_make(&v, &alice, &rid, K, NOW, 60, 0, B(NULL, 0), "turn", 1);
 	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW),
 	    P2P_ERR_FORBIDDEN);
+	ctx_free(&c);
+}
+
+/* A TURN-SERVICE value: TurnServer { iteration, 192.0.2.7:port }. */
+static void
+turn_val(struct val *v, p2p_wbuf *w, const struct user *u, const p2p_id *rid,
+    uint64_t st, uint8_t iteration, uint16_t port)
+{
+	static const uint8_t ip[4] = { 192, 0, 2, 7 };
+	p2p_turn_server ts;
+
+	ts.iteration = iteration;
+	p2p_addr_port_v4(&ts.addr, ip, port);
+	p2p_w_init(w, 16);
+	assert_int_equal(p2p_turn_server_encode(w, &ts), 0);
+	memset(v, 0, sizeof(*v));
+	v->sd.storage_time = st;
+	v->sd.lifetime = 60;
+	v->sd.value.data.exists = 1;
+	v->sd.value.data.value = B(w->p, w->len);
+	val_sign(v, u, rid, P2P_KIND_TURN_SERVICE, P2P_MODEL_SINGLE);
+}
+
+/* TURN-SERVICE (RFC 6940 s9): NODE-MULTIPLE, and the value's iteration
+ * must be the one its Resource-ID was made with. */
+static void
+test_turn_service(void **state)
+{
+	const uint32_t K = P2P_KIND_TURN_SERVICE;
+	struct ctx c;
+	struct val v;
+	p2p_wbuf w;
+	p2p_id rid;
+	p2p_cert cert;
+
+	(void)state;
+	p2p_identity_cert(&alice.id, &cert);
+	ctx_init(&c, NULL);
+	p2p_id_node_multiple(&rid, &alice.id.node, 3);
+	turn_val(&v, &w, &alice, &rid, NOW, 3, 3478);
+	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW), 0);
+	/* The fetching side's check agrees. */
+	check_value(&rid, K, &v.sd, &cert, 1, 0);
+	p2p_w_free(&w);
+	/* Another iteration than the Resource-ID's. */
+	turn_val(&v, &w, &alice, &rid, NOW + 1, 4, 3478);
+	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW),
+	    P2P_ERR_FORBIDDEN);
+	check_value(&rid, K, &v.sd, &cert, 1, P2P_ERR_FORBIDDEN);
+	p2p_w_free(&w);
+	/* Iteration 0, and one past max-node-multiple. */
+	p2p_id_node_multiple(&rid, &alice.id.node, 0);
+	turn_val(&v, &w, &alice, &rid, NOW + 2, 0, 3478);
+	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW),
+	    P2P_ERR_FORBIDDEN);
+	p2p_w_free(&w);
+	p2p_id_node_multiple(&rid, &alice.id.node, 21);
+	turn_val(&v, &w, &alice, &rid, NOW + 3, 21, 3478);
+	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW),
+	    P2P_ERR_FORBIDDEN);
+	p2p_w_free(&w);
+	/* Someone else's Resource-ID, with a matching iteration. */
+	p2p_id_node_multiple(&rid, &alice.id.node, 5);
+	turn_val(&v, &w, &bob, &rid, NOW + 4, 5, 3478);
+	assert_int_equal(put(&c, &bob, &rid, K, 0, &v, 1, NOW),
+	    P2P_ERR_FORBIDDEN);
+	p2p_w_free(&w);
+	/* A value that is not a TurnServer. */
+	val_make(&v, &alice, &rid, K, NOW + 5, 60, 0, B(NULL, 0), "turn", 1);
+	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW),
+	    P2P_ERR_FORBIDDEN);
+	/* Withdrawing: a tombstone carries no TurnServer. */
+	p2p_id_node_multiple(&rid, &alice.id.node, 3);
+	val_make(&v, &alice, &rid, K, NOW + 6, 60, 0, B(NULL, 0), "", 0);
+	assert_int_equal(put(&c, &alice, &rid, K, 0, &v, 1, NOW), 0);
 	ctx_free(&c);
 }
 
@@ -1376,6 +1442,7 @@ main(void)
 		cmocka_unit_test(test_node_match),
 		cmocka_unit_test(test_user_node_match),
 		cmocka_unit_test(test_node_multiple),
+		cmocka_unit_test(test_turn_service),
 		cmocka_unit_test(test_forged_signature),
 		cmocka_unit_test(test_errors_change_nothing),
 		cmocka_unit_test(test_expiry),
