@@ -7,7 +7,7 @@
  *       [--max-message-size BYTES] [--max-value-size BYTES]
  *       [--link-protocol TLS|DTLS]...
  *       [--ice [--stun-server IP:PORT] [--turn-server IP:PORT]...
- *        [--turn-credentials USER:PASS]]
+ *        [--turn-credentials USER:PASS]] [--turn-density N]
  *   p2p-ca user add|del|list --dir DIR [NAME] [--password-file F]
  *       [--quota N] [--json]
  *   p2p-ca serve --dir DIR --listen ADDR:PORT [--request-timeout S]
@@ -44,7 +44,7 @@ usage(FILE *f)
 "              [--max-message-size BYTES] [--max-value-size BYTES]\n"
 "              [--link-protocol TLS|DTLS]...\n"
 "              [--ice [--stun-server IP:PORT] [--turn-server IP:PORT]...\n"
-"               [--turn-credentials USER:PASS]]\n"
+"               [--turn-credentials USER:PASS]] [--turn-density N]\n"
 "       p2p-ca user add --dir DIR [--password-file F] [--quota N] NAME\n"
 "       p2p-ca user del --dir DIR NAME\n"
 "       p2p-ca user list --dir DIR [--json]\n"
@@ -160,6 +160,7 @@ cmd_init(int argc, char **argv)
 		{ "stun-server", required_argument, NULL, 'S' },
 		{ "turn-server", required_argument, NULL, 'T' },
 		{ "turn-credentials", required_argument, NULL, 'C' },
+		{ "turn-density", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *boot[64], *lp[2], *turn[P2P_CONFIG_MAX_ICE_SERVERS];
@@ -223,6 +224,11 @@ cmd_init(int argc, char **argv)
 			turn[o.nturn++] = optarg;
 			break;
 		case 'C': o.turn_credentials = optarg; break;
+		case 'D':
+			o.set_turn_density = 1;
+			o.turn_density = (unsigned)p2p_cli_number(
+			    "--turn-density", optarg, P2P_CA_MAX_TURN_DENSITY);
+			break;
 		default: bad_usage(NULL, NULL);
 		}
 	}

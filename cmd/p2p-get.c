@@ -228,8 +228,18 @@ main(int argc, char **argv)
 		json_array_foreach(json_object_get(result, "values"), i, x) {
 			const char *b64 = json_string_value(json_object_get(x,
 			    "value_b64"));
+			json_t *ts = json_object_get(x, "turn_server");
 			size_t n = 0;
 			uint8_t *b = NULL;
+			if (json_is_object(ts)) {	/* TURN-SERVICE */
+				printf("%s port %lld iteration %lld\n",
+				    json_string_value(json_object_get(ts,
+				    "address")), (long long)json_integer_value(
+				    json_object_get(ts, "port")), (long long)
+				    json_integer_value(json_object_get(ts,
+				    "iteration")));
+				continue;
+			}
 			if (b64 == NULL || p2p_base64_decode(b64, strlen(b64),
 			    &b, &n) != 0) {
 				rc = P2P_EXIT_FAIL;

@@ -2,8 +2,8 @@
  * p2p-node: the peer daemon, and the commands that ask it how it is.
  *
  *   p2p-node run --dir NODEDIR [--listen ADDR:PORT] [--bootstrap HOST:PORT]...
- *                [--client]
- *   p2p-node status|peers|stop [--json]
+ *                [--client] [--turn-service ADDR:PORT]
+ *   p2p-node status|peers|stop|turn [--json]
  *   p2p-node config [--update FILE] [--json]
  *   p2p-node ping|route|probe (NODE-ID | --resource NAME | --resource-id HEX)
  */
@@ -36,8 +36,8 @@ usage(FILE *f)
 "                    [--log-level error|warn|info|debug] [--syslog]\n"
 "                    [--update-interval S] [--ping-interval S]\n"
 "                    [--link-mtu BYTES]\n"
-"                    [--config-refresh S]\n"
-"       p2p-node status|peers|stop [--json] [--socket PATH | --dir NODEDIR]\n"
+"                    [--config-refresh S] [--turn-service ADDR:PORT]\n"
+"       p2p-node status|peers|stop|turn [--json] [--socket PATH | --dir NODEDIR]\n"
 "       p2p-node config [--update FILE] [--json] [--socket PATH | --dir NODEDIR]\n"
 "       p2p-node ping|probe|route [--json] [--socket PATH | --dir NODEDIR]\n"
 "                    (NODE-ID | --resource NAME | --resource-id HEX)\n"
@@ -99,6 +99,7 @@ cmd_run(int argc, char **argv)
 		{ "ping-interval", required_argument, NULL, 'P' },
 		{ "link-mtu", required_argument, NULL, 'M' },
 		{ "config-refresh", required_argument, NULL, 'F' },
+		{ "turn-service", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -124,6 +125,7 @@ cmd_run(int argc, char **argv)
 		case 'C': o.client = 1; break;
 		case 's': o.socket = optarg; break;
 		case 'I': o.sip = optarg; break;
+		case 'T': o.turn_service = optarg; break;
 		case 'D': daemonize = 1; break;
 		case 'M':
 			o.link_mtu = (size_t)p2p_cli_number("--link-mtu", optarg,
@@ -171,6 +173,9 @@ cmd_run(int argc, char **argv)
 		free(boot);
 		return P2P_EXIT_USAGE;
 	}
+	if (o.turn_service != NULL && o.client)
+		p2p_cli_die(P2P_EXIT_USAGE, "--turn-service: a client does "
+		    "not advertise services; run the node as a peer");
 	if (o.nbootstrap > 0)
 		o.bootstrap = boot;
 	drop_root(o.dir);
@@ -337,6 +342,31 @@ config_update_params(const char *file, json_t *params)
 	return "config.update";
 }
 
+/* p2p-node turn: the TURN-SERVICE kind as this node sees it. */
+static void
+print_turn(FILE *out, const json_t *v, void *user)
+{
+	const json_t *x, *ts = json_object_get(v, "turn_service");
+	size_t i;
+
+	(void)user;
+	fprintf(out, "turn_service %s\n", json_is_string(ts) ?
+	    json_string_value(ts) : "(none)");
+	json_array_foreach(json_object_get(v, "advertised"), i, x)
+		fprintf(out, "advertised   d=%-2lld %s %s\n", (long long)
+		    json_integer_value(json_object_get(x, "iteration")),
+		    json_string_value(json_object_get(x, "resource_id")),
+		    json_is_true(json_object_get(x, "stored")) ? "stored" :
+		    "not stored");
+	fprintf(out, "discovery    %s\n", json_is_true(json_object_get(v,
+	    "discovery")) ? "on" : "off");
+	json_array_foreach(json_object_get(v, "discovered"), i, x)
+		fprintf(out, "discovered   %s port %lld from %s\n",
+		    json_string_value(json_object_get(x, "address")),
+		    (long long)json_integer_value(json_object_get(x, "port")),
+		    json_string_value(json_object_get(x, "offered_by")));
+}
+
 static int
 cmd_client(const char *cmd, int argc, char **argv)
 {
@@ -413,6 +443,8 @@ cmd_client(const char *cmd, int argc, char **argv)
 		table = print_peers;
 	else if (strcmp(cmd, "config") == 0)
 		table = print_config;
+	else if (strcmp(cmd, "turn") == 0)
+		table = print_turn;
 	if (update != NULL)
 		method = config_update_params(update, params);
 	rc = p2p_cli_rpc(sock, NULL, method, params, timeout_ms, NULL, NULL,
@@ -430,7 +462,7 @@ int
 main(int argc, char **argv)
 {
 	static const char *const client_cmds[] = { "status", "peers", "stop",
-	    "ping", "probe", "route", "config" };
+	    "ping", "probe", "route", "config", "turn" };
 
 	p2p_cli_init(argv[0]);
 	if (argc < 2) {

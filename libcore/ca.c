@@ -716,6 +716,9 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 		    json_object_get(ca->state, "max_message_size"));
 	value_size = (uint32_t)json_integer_value(json_object_get(ca->state,
 	    "max_value_size"));
+	if (json_is_integer(json_object_get(ca->state, "turn_density")))
+		c->turn_density = (unsigned)json_integer_value(
+		    json_object_get(ca->state, "turn_density"));
 	if ((c->instance_name = strdup(p2p_ca_overlay(ca))) == NULL ||
 	    p2p_cert_to_der(ca->cert, &der, &len, &e) != 0 ||
 	    p2p_config_add_root_cert(c, der, len) != 0 ||
@@ -998,6 +1001,8 @@ init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 	    o->key_type == P2P_KEY_RSA2048 ? "rsa" : "ec");
 	if (st != NULL && ((o->max_message_size > 0 && json_object_set_new(st,
 	    "max_message_size", json_integer(o->max_message_size)) != 0) ||
+	    (o->set_turn_density && json_object_set_new(st, "turn_density",
+	    json_integer(o->turn_density)) != 0) ||
 	    (o->max_value_size > 0 && json_object_set_new(st,
 	    "max_value_size", json_integer(o->max_value_size)) != 0))) {
 		json_decref(st);
@@ -1086,6 +1091,9 @@ init_check(const p2p_ca_init_opts *o, char *err, size_t errlen)
 	    P2P_DEFAULT_MAX_MSG || o->max_message_size > P2P_FRAME_MAX_MSG))
 		return efail(err, errlen, "--max-message-size must be %d..%u",
 		    P2P_DEFAULT_MAX_MSG, P2P_FRAME_MAX_MSG);
+	if (o->set_turn_density && o->turn_density > P2P_CA_MAX_TURN_DENSITY)
+		return efail(err, errlen, "--turn-density must be 0..%d",
+		    P2P_CA_MAX_TURN_DENSITY);
 	if (o->max_value_size > (o->max_message_size > 0 ?
 	    o->max_message_size : P2P_DEFAULT_MAX_MSG))
 		return efail(err, errlen, "--max-value-size must not exceed "

@@ -85,8 +85,16 @@ typedef struct p2p_ca_init_opts {
 	const char *const *turn;
 	size_t nturn;
 	const char *turn_credentials;
+	/* The configuration's turn-density (RFC 6940 s9: how many
+	 * Resource-IDs each TURN server is advertised at) when
+	 * set_turn_density; otherwise the RFC's default, 1. */
+	int set_turn_density;
+	unsigned turn_density;
 } p2p_ca_init_opts;
 #define P2P_CA_DEFAULT_VALUE_SIZE	4096
+/* The TURN-SERVICE kind's max-node-multiple: a larger turn-density would
+ * only name Resource-IDs no storing peer accepts. */
+#define P2P_CA_MAX_TURN_DENSITY		20
 
 /* An open CA directory. */
 typedef struct p2p_ca {

@@ -249,6 +249,7 @@ next_due(p2p_node *n, uint64_t now)
 	EARLIER(topo_next_due(n));
 	EARLIER(store_next_due(n, now));
 	EARLIER(sipreg_next_due(n, now));
+	EARLIER(turnsvc_next_due(n));
 	EARLIER(sip_next_due(n, now));
 	EARLIER(crl_next_due(n));
 	EARLIER(cfg_next_due(n));
@@ -287,6 +288,7 @@ on_tick(uv_timer_t *t)
 		topo_tick(n, now);
 		store_tick(n, now);
 		sipreg_tick(n, now);
+		turnsvc_tick(n, now);
 		sip_tick(n, now);
 		crl_tick(n, now);
 		cfg_tick(n, now);
@@ -347,15 +349,17 @@ void
 node_stop(p2p_node *n, const char *why)
 {
 	unsigned wait_ms;
+	int withdrawn;
 
 	if (n->stopping)
 		return;
+	withdrawn = turnsvc_stop(n);	/* while requests may still go out */
 	n->stopping = 1;
 	node_log(n, NLOG_INFO, "stopping (%s)", why);
 	sip_stop(n);
 	/* Leave gracefully: tell the neighbors, give the Leaves a moment to
 	 * go out and be answered, then close everything. */
-	wait_ms = topo_leave(n) > 0 ? 500 : 0;
+	wait_ms = topo_leave(n) > 0 || withdrawn > 0 ? 500 : 0;
 	uv_timer_start(&n->stop_timer, on_stop_timer, wait_ms, 0);
 }
 
@@ -367,6 +371,7 @@ node_free(p2p_node *n)
 	p2p_txn_table_free(&n->txns);
 	ice_free(n);
 	sipreg_free(n);
+	turnsvc_free(n);
 	store_free(n);
 	p2p_identity_free(&n->ident);
 	p2p_trust_free(n->trust);
@@ -474,6 +479,8 @@ p2p_node_run(const p2p_node_opts *o, char *err, size_t errlen)
 	if (link_listen(n, err, errlen) != 0)
 		goto out;
 	if (ice_start(n, err, errlen) != 0)
+		goto out;
+	if (turnsvc_start(n, err, errlen) != 0)
 		goto out;
 	if (ctl_start(n, err, errlen) != 0)
 		goto out;

@@ -31,6 +31,9 @@ typedef struct p2p_node_opts {
 	/* Re-fetch the configuration from its configuration server this
 	 * often (seconds); 0: every hour. */
 	unsigned config_refresh_s;
+	/* "ip:port" ([ip6]:port) of a TURN server this peer advertises in
+	 * the TURN-SERVICE kind (node_turnsvc.c); NULL: none. */
+	const char *turn_service;
 } p2p_node_opts;
 
 /* One TLS record's worth of plaintext (RFC 8446 s5.1). */

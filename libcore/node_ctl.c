@@ -444,5 +444,6 @@ ctl_start(p2p_node *n, char *err, size_t errlen)
 	sipreg_ctl_register(n);
 	sip_ctl_register(n);
 	cfg_ctl_register(n);
+	turnsvc_ctl_register(n);
 	return 0;
 }

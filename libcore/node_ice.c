@@ -302,6 +302,9 @@ agent_cfg(p2p_node *n, p2p_ice_cfg *c, int controlling)
 		if (server_cfg(&c->turn[c->nturn], &cfg->turn_servers[i],
 		    cfg) == 0 && c->turn[c->nturn].user[0] != '\0')
 			c->nturn++;
+	/* then those found in the overlay (TURN-SERVICE) */
+	c->nturn += turnsvc_ice_servers(n, &c->turn[c->nturn],
+	    P2P_ICE_MAX_TURN - c->nturn);
 }
 
 static ice_attach *

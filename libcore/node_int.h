@@ -31,6 +31,8 @@
  *   node_crl.c    the CRL refresh, and the HTTPS GET it shares
  *   node_cfg.c    configuration sequence checks, ConfigUpdate, the
  *                 configuration refresh and its control methods
+ *   node_turnsvc.c the TURN-SERVICE kind (RFC 6940 s9): advertising a
+ *                 TURN server, discovering others for the ICE agents
  */
 #ifndef P2P_NODE_INT_H
 #define P2P_NODE_INT_H
@@ -200,6 +202,7 @@ typedef struct p2p_node {
 	char *cfg_doc;		/* the signed document of cfg */
 	size_t cfg_doc_len;
 	struct cfg_state *cfgu;		/* node_cfg.c */
+	struct turnsvc_state *turnsvc;	/* node_turnsvc.c */
 } p2p_node;
 
 /* node.c */
@@ -334,6 +337,21 @@ int ice_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
 void ice_on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who, const p2p_attach *at, int client);
 
+/* node_turnsvc.c: the TURN-SERVICE kind. turnsvc_stop withdraws what
+ * is advertised (call it while requests may still be sent) and returns
+ * how many requests went out. turnsvc_ice_servers fills out with up to
+ * cap discovered TURN servers, with the configuration's
+ * turn-credentials, and returns how many. */
+struct p2p_ice_server;
+int turnsvc_start(p2p_node *n, char *err, size_t errlen);
+void turnsvc_tick(p2p_node *n, uint64_t now);
+uint64_t turnsvc_next_due(p2p_node *n);
+int turnsvc_stop(p2p_node *n);
+void turnsvc_free(p2p_node *n);
+size_t turnsvc_ice_servers(p2p_node *n, struct p2p_ice_server *out,
+    size_t cap);
+void turnsvc_ctl_register(p2p_node *n);
+
 /* node_ctl.c */
 int ctl_start(p2p_node *n, char *err, size_t errlen);
 /* Answer a control request from a transaction that brought no usable
@@ -396,6 +414,25 @@ void store_ring_changed(p2p_node *n);
 void store_request(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who, p2p_arena *a);
 void store_ctl_register(p2p_node *n);
+/* The configuration's kind of this id; NULL if it has none. */
+const p2p_kind_def *store_kind_def(const p2p_node *n, uint32_t id);
+/* A lookup of the configuration's kinds, for the storage decoders. */
+p2p_kind_lookup store_kind_lookup(p2p_node *n);
+/* Sign sd as this node's value of kind def at rid (storage_time set to
+ * now, later than any value this node stored before; signer us) and
+ * append to body the StoreReq that carries it alone. 0; -1 when it
+ * cannot be signed, -2 when the request cannot be encoded. */
+int store_req_signed(p2p_node *n, const p2p_id *rid, const p2p_kind_def *def,
+    p2p_stored_data *sd, uint64_t generation, p2p_wbuf *body);
+/* Call fn for each existing value of kind def in a FetchAns from rid
+ * whose signature and access policy check out, as a fetching peer
+ * checks them (RFC 6940 s7.4.2.2); who names its signer. Returns how
+ * many were refused (each is logged). */
+typedef void (*store_value_fn)(p2p_node *n, void *arg,
+    const p2p_stored_data *sd, const p2p_sig_who *who);
+size_t store_fetched_each(p2p_node *n, const p2p_id *rid,
+    const p2p_kind_def *def, const p2p_fetch_ans *fa, const p2p_msg *ans,
+    store_value_fn fn, void *arg);
 
 /* node_diag.c: PathTrack, Diagnostic_Ping, the "trace" and "diag"
  * control methods. */

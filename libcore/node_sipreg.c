@@ -106,18 +106,7 @@ state(p2p_node *n)
 static const p2p_kind_def *
 sip_kind(const p2p_node *n)
 {
-	for (size_t i = 0; i < n->cfg.nkinds; i++)
-		if (n->cfg.kinds[i].id == P2P_KIND_SIP_REGISTRATION)
-			return &n->cfg.kinds[i];
-	return NULL;
-}
-
-static enum p2p_data_model
-kind_model(void *arg, uint32_t kind)
-{
-	const p2p_kind_def *def = sip_kind(arg);
-
-	return def != NULL && kind == def->id ? def->model : P2P_MODEL_UNKNOWN;
+	return store_kind_def(n, P2P_KIND_SIP_REGISTRATION);
 }
 
 /* Normalize aor into out; log and fail when the overlay cannot hold a
@@ -363,54 +352,27 @@ store_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 static int
 store_body(p2p_node *n, const p2p_id *rid, int exists, p2p_wbuf *body)
 {
-	const p2p_kind_def *def = sip_kind(n);
 	p2p_stored_data sd;
-	p2p_kind_data kd;
-	p2p_store_req sr;
 	p2p_sip_reg reg;
 	p2p_dest self;
-	p2p_sigbuf sb;
-	p2p_err e = { 0 };
-	p2p_wbuf val, in;
-	uint64_t now = node_wall_ms();
+	p2p_wbuf val;
 	int rc = -1;
 
 	p2p_w_init(&val, 64);
-	p2p_w_init(&in, 256);
 	p2p_dest_node(&self, &n->ident.node);
 	p2p_sip_reg_route(&reg, &self, 1);
 	if (exists && p2p_sip_reg_encode(&val, &reg) != 0)
 		goto out;
-	if (now <= n->last_storage_time)
-		now = n->last_storage_time + 1;	/* newer than the last */
-	n->last_storage_time = now;
 	memset(&sd, 0, sizeof(sd));
-	sd.storage_time = now;
 	sd.lifetime = SIPREG_LIFETIME;
 	sd.value.key.p = n->ident.node.b;
 	sd.value.key.len = P2P_ID_LEN;
 	sd.value.data.exists = exists != 0;
 	sd.value.data.value.p = val.p;
 	sd.value.data.value.len = exists ? val.len : 0;
-	sd.sig.signer = n->ident.signer;
-	if (p2p_stored_data_sig_input(&in, (p2p_bytes){ rid->b, P2P_ID_LEN },
-	    def->id, def->model, &sd) != 0 ||
-	    p2p_sign_data(&n->ident, in.p, in.len, &sd.sig, &sb, &e) != 0)
-		goto out;
-	memset(&kd, 0, sizeof(kd));
-	kd.kind = def->id;
-	kd.model = def->model;
-	kd.values = &sd;
-	kd.nvalues = 1;
-	memset(&sr, 0, sizeof(sr));
-	sr.resource.p = rid->b;
-	sr.resource.len = P2P_ID_LEN;
-	sr.kinds = &kd;
-	sr.nkinds = 1;
-	rc = p2p_store_req_encode(body, &sr);
+	rc = store_req_signed(n, rid, sip_kind(n), &sd, 0, body);
 out:
 	p2p_w_free(&val);
-	p2p_w_free(&in);
 	return rc;
 }
 
@@ -557,43 +519,31 @@ target_of(const p2p_stored_data *sd, sipreg_target *t, const char **why)
 	return 0;
 }
 
+/* A checked value of the answer: kept in op->t when usable. */
+static void
+collect_one(p2p_node *n, void *arg, const p2p_stored_data *sd,
+    const p2p_sig_who *sw)
+{
+	sipreg_op *op = arg;
+	const char *why;
+	char hex[9];
+
+	if (op->nt == SIPREG_MAX_TARGETS)
+		return;
+	if (target_of(sd, &op->t[op->nt], &why) != 0)
+		node_log(n, NLOG_INFO, "sip: registration by %s skipped: %s",
+		    node_id_short(&sw->node, hex), why);
+	else
+		op->nt++;
+}
+
 /* Check each value of the answer and keep the usable ones in op->t. */
 static void
 collect(p2p_node *n, sipreg_op *op, const p2p_fetch_ans *fa,
     const p2p_msg *ans)
 {
-	const p2p_kind_def *def = sip_kind(n);
-	char hex[9];
-
-	for (size_t i = 0; i < fa->nkinds; i++) {
-		const p2p_kind_data *kd = &fa->kinds[i];
-
-		if (def == NULL || kd->kind != def->id)
-			continue;
-		for (size_t j = 0; j < kd->nvalues; j++) {
-			const p2p_stored_data *sd = &kd->values[j];
-			p2p_sig_who sw;
-			p2p_err e = { 0 };
-			const char *why;
-
-			if (!sd->value.data.exists || op->nt == SIPREG_MAX_TARGETS)
-				continue;
-			memset(&sw, 0, sizeof(sw));
-			if (p2p_store_check_value(&op->rid, def, sd, ans->certs,
-			    ans->ncerts, n->trust, node_wall_ms(), &sw,
-			    &e) != 0) {
-				node_log(n, NLOG_WARN, "sip: fetched registration "
-				    "refused: %s", e.what);
-			} else if (target_of(sd, &op->t[op->nt], &why) != 0) {
-				node_log(n, NLOG_INFO, "sip: registration by %s "
-				    "skipped: %s", node_id_short(&sw.node, hex),
-				    why);
-			} else {
-				op->nt++;
-			}
-			p2p_sig_who_clear(&sw);
-		}
-	}
+	(void)store_fetched_each(n, &op->rid, sip_kind(n), fa, ans,
+	    collect_one, op);
 }
 
 static void
@@ -601,7 +551,7 @@ fetch_answer(p2p_node *n, void *user, enum p2p_txn_status st,
     const p2p_msg *ans, const p2p_sig_who *who)
 {
 	sipreg_op *op = user;
-	p2p_kind_lookup lk = { kind_model, n };
+	p2p_kind_lookup lk = store_kind_lookup(n);
 	p2p_arena a;
 	p2p_fetch_ans fa;
 	p2p_err e = { 0 };

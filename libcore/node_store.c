@@ -42,6 +42,100 @@ kind_model(void *arg, uint32_t kind)
 	return P2P_MODEL_UNKNOWN;
 }
 
+const p2p_kind_def *
+store_kind_def(const p2p_node *n, uint32_t id)
+{
+	for (size_t i = 0; i < n->cfg.nkinds; i++)
+		if (n->cfg.kinds[i].id == id)
+			return &n->cfg.kinds[i];
+	return NULL;
+}
+
+p2p_kind_lookup
+store_kind_lookup(p2p_node *n)
+{
+	p2p_kind_lookup lk = { kind_model, n };
+
+	return lk;
+}
+
+int
+store_req_signed(p2p_node *n, const p2p_id *rid, const p2p_kind_def *def,
+    p2p_stored_data *sd, uint64_t generation, p2p_wbuf *body)
+{
+	uint64_t now = node_wall_ms();
+	p2p_kind_data kd;
+	p2p_store_req sr;
+	p2p_sigbuf sb;
+	p2p_err e = { 0 };
+	p2p_wbuf in;
+	int rc;
+
+	if (now <= n->last_storage_time)
+		now = n->last_storage_time + 1;	/* newer than the last */
+	n->last_storage_time = now;
+	sd->storage_time = now;
+	sd->sig.signer = n->ident.signer;
+	p2p_w_init(&in, sd->value.data.value.len + 128);
+	rc = p2p_stored_data_sig_input(&in, (p2p_bytes){ rid->b, P2P_ID_LEN },
+	    def->id, def->model, sd);
+	if (rc == 0)
+		rc = p2p_sign_data(&n->ident, in.p, in.len, &sd->sig, &sb, &e);
+	p2p_w_free(&in);
+	if (rc != 0)
+		return -1;
+	memset(&kd, 0, sizeof(kd));
+	kd.kind = def->id;
+	kd.model = def->model;
+	kd.generation = generation;
+	kd.values = sd;
+	kd.nvalues = 1;
+	memset(&sr, 0, sizeof(sr));
+	sr.resource.p = rid->b;
+	sr.resource.len = P2P_ID_LEN;
+	sr.kinds = &kd;
+	sr.nkinds = 1;
+	rc = p2p_store_req_encode(body, &sr) == 0 ? 0 : -2;
+	sd->sig.value.p = NULL;		/* it pointed into sb */
+	sd->sig.value.len = 0;
+	return rc;
+}
+
+size_t
+store_fetched_each(p2p_node *n, const p2p_id *rid, const p2p_kind_def *def,
+    const p2p_fetch_ans *fa, const p2p_msg *ans, store_value_fn fn,
+    void *arg)
+{
+	size_t refused = 0;
+
+	for (size_t i = 0; i < fa->nkinds; i++) {
+		const p2p_kind_data *kd = &fa->kinds[i];
+
+		if (def == NULL || kd->kind != def->id)
+			continue;
+		for (size_t j = 0; j < kd->nvalues; j++) {
+			const p2p_stored_data *sd = &kd->values[j];
+			p2p_sig_who sw;
+			p2p_err e = { 0 };
+
+			if (!sd->value.data.exists)
+				continue;
+			memset(&sw, 0, sizeof(sw));
+			if (p2p_store_check_value(rid, def, sd, ans->certs,
+			    ans->ncerts, n->trust, node_wall_ms(), &sw,
+			    &e) != 0) {
+				refused++;
+				node_log(n, NLOG_WARN, "fetched value of kind %u "
+				    "refused: %s", (unsigned)def->id, e.what);
+			} else {
+				fn(n, arg, sd, &sw);
+			}
+			p2p_sig_who_clear(&sw);
+		}
+	}
+	return refused;
+}
+
 static p2p_store_kinds
 kinds_of(p2p_node *n)
 {
@@ -494,6 +588,22 @@ text_or_null(const uint8_t *p, size_t n)
 	return j != NULL ? j : json_null();
 }
 
+/* A TURN-SERVICE value as {iteration, address, port}; null when it is
+ * not a TurnServer with an IPv4 or IPv6 address. */
+static json_t *
+turn_server_json(const p2p_data_value *dv)
+{
+	p2p_turn_server ts;
+	p2p_err e = { 0 };
+	char host[48];
+
+	if (p2p_turn_server_decode(dv->value, &ts, &e) != 0 ||
+	    p2p_addr_port_host(&ts.addr, host, sizeof(host)) != 0)
+		return json_null();
+	return json_pack("{s:i,s:s,s:i}", "iteration", (int)ts.iteration,
+	    "address", host, "port", (int)ts.addr.port);
+}
+
 /* Common parameters: resource, kind. -1 when the request was answered. */
 static int
 data_target(p2p_node *n, p2p_ctl_req *req, json_t *params, data_call *c)
@@ -587,16 +697,12 @@ m_put(p2p_ctl_req *req, json_t *params, void *user)
 	json_t *jgen = json_object_get(params, "generation");
 	int append = json_is_true(json_object_get(params, "append"));
 	p2p_stored_data sd;
-	p2p_kind_data kd;
-	p2p_store_req sr;
-	p2p_sigbuf sb;
-	p2p_err e = { 0 };
-	p2p_wbuf in, body;
+	p2p_wbuf body;
 	p2p_dest d;
 	uint8_t *val = NULL;
 	size_t vlen = 0;
-	uint64_t now = node_wall_ms();
 	const char *bad = NULL;
+	int rc;
 
 	if (c == NULL) {
 		p2p_ctl_error(req, P2P_CTL_INTERNAL_ERROR, "out of memory", NULL);
@@ -634,10 +740,6 @@ m_put(p2p_ctl_req *req, json_t *params, void *user)
 		return;
 	}
 	memset(&sd, 0, sizeof(sd));
-	if (now <= n->last_storage_time)
-		now = n->last_storage_time + 1;	/* newer than the last */
-	n->last_storage_time = now;
-	sd.storage_time = now;
 	sd.lifetime = jlife != NULL ? (uint32_t)json_integer_value(jlife) :
 	    DEFAULT_LIFETIME;
 	sd.value.data.exists = 1;
@@ -655,35 +757,16 @@ m_put(p2p_ctl_req *req, json_t *params, void *user)
 			sd.value.key.len = P2P_ID_LEN;
 		}
 	}
-	p2p_w_init(&in, vlen + 128);
-	sd.sig.signer = n->ident.signer;
-	if (p2p_stored_data_sig_input(&in, (p2p_bytes){ c->rid.b, P2P_ID_LEN },
-	    c->kind, c->model, &sd) != 0 ||
-	    p2p_sign_data(&n->ident, in.p, in.len, &sd.sig, &sb, &e) != 0) {
+	p2p_w_init(&body, vlen + 256);
+	rc = store_req_signed(n, &c->rid, c->def, &sd, jgen != NULL ?
+	    (uint64_t)json_integer_value(jgen) : 0, &body);
+	p2p_dest_resource(&d, &c->rid);
+	if (rc == -1) {
 		p2p_ctl_error(req, P2P_CTL_INTERNAL_ERROR, "signing failed",
 		    NULL);
-		p2p_w_free(&in);
-		free(val);
 		free(c);
-		return;
-	}
-	p2p_w_free(&in);
-	memset(&kd, 0, sizeof(kd));
-	kd.kind = c->kind;
-	kd.model = c->model;
-	kd.generation = jgen != NULL ? (uint64_t)json_integer_value(jgen) : 0;
-	kd.values = &sd;
-	kd.nvalues = 1;
-	memset(&sr, 0, sizeof(sr));
-	sr.resource.p = c->rid.b;
-	sr.resource.len = P2P_ID_LEN;
-	sr.kinds = &kd;
-	sr.nkinds = 1;
-	p2p_dest_resource(&d, &c->rid);
-	p2p_w_init(&body, vlen + 256);
-	if (p2p_store_req_encode(&body, &sr) != 0 ||
-	    route_request(n, &d, 1, P2P_STORE_REQ, &body, NULL, 0, NULL,
-	    put_answer, c) != 0) {
+	} else if (rc != 0 || route_request(n, &d, 1, P2P_STORE_REQ, &body,
+	    NULL, 0, NULL, put_answer, c) != 0) {
 		p2p_ctl_error(req, P2P_CTL_ERR_UNREACHABLE,
 		    "the Store could not be sent (too large, or no route)",
 		    NULL);
@@ -802,6 +885,9 @@ get_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 			    "storer", sw.info.user,
 			    "lifetime", (json_int_t)sd->lifetime,
 			    "storage_time", (json_int_t)sd->storage_time);
+			if (c->kind == P2P_KIND_TURN_SERVICE)
+				json_object_set_new(v, "turn_server",
+				    turn_server_json(&sd->value.data));
 			if (c->model == P2P_MODEL_ARRAY)
 				json_object_set_new(v, "index",
 				    json_integer(sd->value.index));

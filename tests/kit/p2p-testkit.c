@@ -16,9 +16,12 @@
  *       (default 5000), --max-value-size the max-size of the private
  *       kinds single, array, dictionary and node (default 4096).
  *       [--ice] [--stun IP:PORT] [--turn IP:PORT]...
- *       [--turn-credentials USER:PASS]
+ *       [--turn-credentials USER:PASS] [--turn-density N]
  *       --ice makes an overlay with ICE (no-ice false); --stun, --turn
- *       and --turn-credentials write the p2psip STUN/TURN elements.
+ *       and --turn-credentials write the p2psip STUN/TURN elements;
+ *       --turn-density the configuration's turn-density (default 1).
+ *       The kinds are those of p2p-ca init: SIP-REGISTRATION,
+ *       TURN-SERVICE and the private ones.
  *
  *   p2p-testkit send --dir NODEDIR --to IP:PORT
  *                    --msg ping|join-other|store-forged|attach-udp|
@@ -189,11 +192,12 @@ cmd_overlay(int argc, char **argv)
 		{ "stun", required_argument, NULL, 'S' },
 		{ "turn", required_argument, NULL, 'U' },
 		{ "turn-credentials", required_argument, NULL, 'C' },
+		{ "turn-density", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *stun = NULL, *turn[4], *tcred = NULL;
 	size_t nturn = 0;
-	int ice = 0;
+	int ice = 0, turn_density = -1;
 	const char *dir = NULL, *overlay = "test.p2psip", *bad[8], *lp[4];
 	size_t nbad = 0, nlp = 0;
 	unsigned long max_msg = 0, max_value = 4096;
@@ -224,6 +228,7 @@ cmd_overlay(int argc, char **argv)
 				turn[nturn++] = optarg;
 			break;
 		case 'C': tcred = optarg; break;
+		case 'T': turn_density = atoi(optarg); break;
 		default: return 2;
 		}
 	}
@@ -263,6 +268,8 @@ cmd_overlay(int argc, char **argv)
 		if (max_msg > 0)
 		cf.max_message_size = (uint32_t)max_msg;
 	cf.no_ice = !ice;
+	if (turn_density >= 0)
+		cf.turn_density = (unsigned)turn_density;
 	if (stun != NULL)
 		ice_server(&cf, 0, stun);
 	for (size_t i = 0; i < nturn; i++)
@@ -291,6 +298,7 @@ cmd_overlay(int argc, char **argv)
 	free(der);
 	p2p_config_add_id(&cf.config_signers, &cf.nconfig_signers, &sid);
 	p2p_config_add_builtin_kind(&cf, P2P_KIND_SIP_REGISTRATION, 10, 4096);
+	p2p_config_add_builtin_kind(&cf, P2P_KIND_TURN_SERVICE, 1, 100);
 	{
 		/* the private kinds p2p-ca init defines */
 		static const struct {
