@@ -30,6 +30,14 @@ turn_value() {
 	printf '%02x 01 06 7f000001 0d96' "$1" | tr -d ' ' | xxd -r -p
 }
 
+# put_turn I D RID: node I stores TurnServer { D, 127.0.0.1:3478 } at RID
+# with p2p-put (output and status as "run" leaves them).
+put_turn() {
+	run bash -c "$(declare -f turn_value); turn_value $2 |
+	    p2p-put --dir '$(node_dir "$1")' --kind TURN-SERVICE \
+	    --resource-id '$3' -"
+}
+
 # wait_turn I JQ [SECONDS]: poll "p2p-node turn" of node I until the jq
 # test JQ holds.
 wait_turn() {
@@ -94,15 +102,11 @@ start_overlay() {
 @test "turn: the storing peer refuses another node's Resource-ID and a wrong iteration" {
 	start_overlay
 	# Node 1 writing at node 0's Resource-ID: not its Node-ID.
-	run bash -c "$(declare -f turn_value); turn_value 1 |
-	    p2p-put --dir '$(node_dir 1)' --kind TURN-SERVICE --resource-id \
-	    '$(rid_of "${NT_NODE_ID[0]}" 1)' -"
+	put_turn 1 1 "$(rid_of "${NT_NODE_ID[0]}" 1)"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *Error_Forbidden* ]]
 	# At its own Resource-ID of iteration 1, a value claiming 2.
-	run bash -c "$(declare -f turn_value); turn_value 2 |
-	    p2p-put --dir '$(node_dir 1)' --kind TURN-SERVICE --resource-id \
-	    '$(rid_of "${NT_NODE_ID[1]}" 1)' -"
+	put_turn 1 2 "$(rid_of "${NT_NODE_ID[1]}" 1)"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *Error_Forbidden* ]]
 	# Not a TurnServer at all.
@@ -111,15 +115,11 @@ start_overlay() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *Error_Forbidden* ]]
 	# Past the kind's max-node-multiple (20).
-	run bash -c "$(declare -f turn_value); turn_value 21 |
-	    p2p-put --dir '$(node_dir 1)' --kind TURN-SERVICE --resource-id \
-	    '$(rid_of "${NT_NODE_ID[1]}" 21)' -"
+	put_turn 1 21 "$(rid_of "${NT_NODE_ID[1]}" 21)"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *Error_Forbidden* ]]
 	# The matching iteration at its own Resource-ID is taken.
-	run bash -c "$(declare -f turn_value); turn_value 2 |
-	    p2p-put --dir '$(node_dir 1)' --kind TURN-SERVICE --resource-id \
-	    '$(rid_of "${NT_NODE_ID[1]}" 2)' -"
+	put_turn 1 2 "$(rid_of "${NT_NODE_ID[1]}" 2)"
 	[ "$status" -eq 0 ]
 	run p2p-get --dir "$(node_dir 2)" --kind TURN-SERVICE --resource-id \
 	    "$(rid_of "${NT_NODE_ID[1]}" 2)"
