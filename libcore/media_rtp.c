@@ -24,6 +24,8 @@
 
 #include <openssl/rand.h>
 
+#include "sockaddr.h"
+
 #define RTP_HDR		12
 #define FRAME_SAMPLES	160
 #define FRAME_NS	20000000ull
@@ -79,20 +81,6 @@ on_closed(uv_handle_t *h)
 	free(r);
 }
 
-static int
-parse_addr(const char *ip, uint16_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (ip == NULL)
-		return -1;
-	if (uv_ip4_addr(ip, port, (struct sockaddr_in *)ss) == 0)
-		return 0;
-	memset(ss, 0, sizeof(*ss));
-	if (uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss) == 0)
-		return 0;
-	return -1;
-}
-
 p2p_rtp *
 p2p_rtp_new(uv_loop_t *loop, const char *bind_ip, char *err, size_t errlen)
 {
@@ -100,7 +88,7 @@ p2p_rtp_new(uv_loop_t *loop, const char *bind_ip, char *err, size_t errlen)
 	p2p_rtp *r;
 	int e;
 
-	if (parse_addr(bind_ip, 0, &ss) != 0) {
+	if (p2p_sa_parse(bind_ip, 0, &ss) != 0) {
 		seterr(err, errlen, "RTP: bind address is not a numeric IP "
 		    "address", 0);
 		return NULL;
@@ -137,15 +125,12 @@ uint16_t
 p2p_rtp_port(const p2p_rtp *r)
 {
 	struct sockaddr_storage ss;
-	int len = sizeof(ss);
+	int len = sizeof(ss), port;
 
-	if (uv_udp_getsockname(&r->udp, (struct sockaddr *)&ss, &len) != 0)
+	if (uv_udp_getsockname(&r->udp, (struct sockaddr *)&ss, &len) != 0 ||
+	    (port = p2p_sa_port((const struct sockaddr *)&ss)) < 0)
 		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return 0;
+	return (uint16_t)port;
 }
 
 void
@@ -190,29 +175,6 @@ p2p_rtp_parse(const uint8_t *pkt, size_t len, p2p_rtp_hdr *out)
 	return 0;
 }
 
-static int
-same_addr(const struct sockaddr *a, const struct sockaddr_storage *b)
-{
-	const struct sockaddr_in *a4, *b4;
-	const struct sockaddr_in6 *a6, *b6;
-
-	if (a->sa_family != b->ss_family)
-		return 0;
-	if (a->sa_family == AF_INET) {
-		a4 = (const struct sockaddr_in *)a;
-		b4 = (const struct sockaddr_in *)b;
-		return a4->sin_port == b4->sin_port &&
-		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	}
-	if (a->sa_family == AF_INET6) {
-		a6 = (const struct sockaddr_in6 *)a;
-		b6 = (const struct sockaddr_in6 *)b;
-		return a6->sin6_port == b6->sin6_port &&
-		    memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
-	}
-	return 0;
-}
-
 /* Make room for samples [0, upto) in the record buffer, zero-filled. */
 static int
 rec_reserve(p2p_rtp *r, size_t upto)
@@ -247,7 +209,7 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	if (nread == 0 || addr == NULL || !r->receiving)
 		return;
 	if (nread < 0 || (flags & UV_UDP_PARTIAL) ||
-	    !same_addr(addr, &r->remote) ||
+	    !p2p_sa_eq(addr, (const struct sockaddr *)&r->remote) ||
 	    p2p_rtp_parse((const uint8_t *)buf->base, (size_t)nread, &h) != 0) {
 		r->st.bad++;
 		return;
@@ -350,7 +312,7 @@ p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
 	    (pt != P2P_PT_PCMU && pt != P2P_PT_PCMA) ||
 	    (play != NULL && play->rate != RTP_RATE) ||
 	    (play != NULL && play->n > 0 && play->s == NULL) ||
-	    parse_addr(remote_ip, remote_port, &r->remote) != 0 ||
+	    p2p_sa_parse(remote_ip, remote_port, &r->remote) != 0 ||
 	    remote_port == 0)
 		return -1;
 	if (uv_udp_getsockname(&r->udp, (struct sockaddr *)&local, &len) != 0 ||

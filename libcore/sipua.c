@@ -37,6 +37,7 @@
 
 #include "sip.h"
 #include "sipua.h"
+#include "sockaddr.h"
 
 #define T1		P2P_UA_T1
 #define T2		P2P_UA_T2
@@ -217,36 +218,6 @@ emit(p2p_ua *ua, p2p_ua_event *ev)
 	ua->cb(ua, ev, ua->user_data);
 }
 
-static int
-addr_make(const char *ip, uint16_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (uv_ip4_addr(ip, port, (struct sockaddr_in *)ss) == 0)
-		return 0;
-	if (uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss) == 0)
-		return 0;
-	return -1;
-}
-
-static void
-addr_str(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char ip[64] = "?";
-	unsigned port = 0;
-
-	if (sa->sa_family == AF_INET6) {
-		uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof(ip));
-		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-		snprintf(buf, len, "[%s]:%u", ip, port);
-		return;
-	}
-	if (sa->sa_family == AF_INET) {
-		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
-		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	}
-	snprintf(buf, len, "%s:%u", ip, port);
-}
-
 /* Where a SIP URI points: its host must be a numeric address. */
 static int
 uri_dest(const osip_uri_t *u, struct sockaddr_storage *ss)
@@ -262,7 +233,7 @@ uri_dest(const osip_uri_t *u, struct sockaddr_storage *ss)
 		if (*end != '\0' || errno != 0 || port == 0 || port > 65535)
 			return -1;
 	}
-	return addr_make(u->host, (uint16_t)port, ss);
+	return p2p_sa_parse(u->host, (uint16_t)port, ss);
 }
 
 /* The same for a name-addr header value ("<sip:...;lr>"). */
@@ -400,7 +371,7 @@ trace(p2p_ua *ua, const char *dir, const struct sockaddr *sa,
 
 	if (!ua->trace)
 		return;
-	addr_str(sa, a, sizeof(a));
+	p2p_sa_name(sa, NULL, 0, a, sizeof(a));
 	fprintf(stderr, "%s %s (%zu bytes)\n%.*s\n", dir, a, len, (int)len,
 	    buf);
 }
@@ -1872,7 +1843,7 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 		    "(user@domain)", cfg->aor != NULL ? cfg->aor : "(none)");
 		return NULL;
 	}
-	if (cfg->listen_ip == NULL || addr_make(cfg->listen_ip,
+	if (cfg->listen_ip == NULL || p2p_sa_parse(cfg->listen_ip,
 	    cfg->listen_port, &ss) != 0) {
 		snprintf(err, errlen, "%s: not a numeric IP address",
 		    cfg->listen_ip != NULL ? cfg->listen_ip : "(none)");
@@ -1894,7 +1865,7 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 	}
 	snprintf(ua->ip, sizeof(ua->ip), "%s", cfg->listen_ip);
 	if (cfg->proxy_ip != NULL) {
-		if (addr_make(cfg->proxy_ip, cfg->proxy_port, &ua->proxy) !=
+		if (p2p_sa_parse(cfg->proxy_ip, cfg->proxy_port, &ua->proxy) !=
 		    0) {
 			snprintf(err, errlen, "%s: not a numeric IP address",
 			    cfg->proxy_ip);
@@ -1933,9 +1904,7 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 		uv_run(loop, UV_RUN_NOWAIT);
 		goto fail;
 	}
-	ua->port = ss.ss_family == AF_INET6 ?
-	    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
-	    ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	ua->port = (uint16_t)p2p_sa_port((const struct sockaddr *)&ss);
 	if (strchr(ua->ip, ':') != NULL)
 		snprintf(ua->hostport, sizeof(ua->hostport), "[%s]:%u", ua->ip,
 		    ua->port);

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "sockaddr.h"
 #include "tls.h"
 #include "tls_int.h"
 
@@ -337,32 +338,11 @@ p2p_tls_ctx_free(p2p_tls_ctx *ctx)
 
 /* ---- addresses ---- */
 
-static int
-addr_parse(const char *ip, int port, struct sockaddr_storage *ss)
-{
-	if (ip == NULL || port < 0 || port > 65535)
-		return UV_EINVAL;
-	if (strchr(ip, ':') != NULL)
-		return uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss);
-	return uv_ip4_addr(ip, port, (struct sockaddr_in *)ss);
-}
-
 static void
-addr_name(const struct sockaddr_storage *ss, char *ip, size_t iplen,
-    char *full, size_t fulllen)
+conn_name(p2p_tls_conn *c, const struct sockaddr_storage *ss)
 {
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-		uv_ip6_name(s6, ip, iplen);
-		snprintf(full, fulllen, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		uv_ip4_name(s4, ip, iplen);
-		snprintf(full, fulllen, "%s:%u", ip, ntohs(s4->sin_port));
-	} else {
-		snprintf(ip, iplen, "?");
-		snprintf(full, fulllen, "?");
-	}
+	p2p_sa_name((const struct sockaddr *)ss, c->peer_ip, sizeof(c->peer_ip),
+	    c->peer, sizeof(c->peer));
 }
 
 /* ---- connection teardown ---- */
@@ -859,8 +839,7 @@ conn_connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-		addr_name(&ss, c->peer_ip, sizeof(c->peer_ip), c->peer,
-		    sizeof(c->peer));
+		conn_name(c, &ss);
 	(void)conn_start(c);
 }
 
@@ -874,12 +853,11 @@ p2p_tls_connect(uv_loop_t *loop, p2p_tls_ctx *ctx, const char *ip,
 
 	*out = NULL;
 	memset(&ss, 0, sizeof(ss));
-	if ((rc = addr_parse(ip, port, &ss)) != 0)
+	if ((rc = p2p_sa_parse(ip, port, &ss)) != 0)
 		return rc;
 	if ((c = conn_new(loop, ctx)) == NULL)
 		return UV_ENOMEM;
-	addr_name(&ss, c->peer_ip, sizeof(c->peer_ip), c->peer,
-	    sizeof(c->peer));
+	conn_name(c, &ss);
 	p2p_tls_conn_set_cbs(c, cbs, data);
 	c->state = ST_CONNECTING;
 	c->creq.data = c;
@@ -947,8 +925,7 @@ lis_connection_cb(uv_stream_t *s, int status)
 		return;
 	}
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-		addr_name(&ss, c->peer_ip, sizeof(c->peer_ip), c->peer,
-		    sizeof(c->peer));
+		conn_name(c, &ss);
 	uv_timer_start(&c->timer, conn_timer_cb, l->ctx->lim.handshake_ms, 0);
 	c->state = ST_HANDSHAKE;
 	if (l->on_accept != NULL)
@@ -967,7 +944,7 @@ p2p_tls_listen(uv_loop_t *loop, p2p_tls_ctx *ctx, const char *ip,
 
 	*out = NULL;
 	memset(&ss, 0, sizeof(ss));
-	if ((rc = addr_parse(ip, port, &ss)) != 0)
+	if ((rc = p2p_sa_parse(ip, port, &ss)) != 0)
 		return rc;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return UV_ENOMEM;
@@ -1026,11 +1003,7 @@ p2p_tls_listener_port(const p2p_tls_listener *l)
 
 	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) != 0)
 		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
+	return p2p_sa_port((const struct sockaddr *)&ss);
 }
 
 unsigned

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sockaddr.h"
 #include "udpmux.h"
 
 #define DEF_MAX_PATHS	512
@@ -28,61 +29,6 @@ struct p2p_udpmux {
 	int closing;
 	uint8_t rbuf[RECV_MAX];
 };
-
-static int
-addr_parse(const char *ip, int port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (ip == NULL || port < 0 || port > 65535)
-		return UV_EINVAL;
-	if (strchr(ip, ':') != NULL)
-		return uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss);
-	return uv_ip4_addr(ip, port, (struct sockaddr_in *)ss);
-}
-
-static void
-addr_name(const struct sockaddr *sa, char *out, size_t len)
-{
-	char ip[64] = "?";
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		uv_ip6_name(s6, ip, sizeof(ip));
-		snprintf(out, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		uv_ip4_name(s4, ip, sizeof(ip));
-		snprintf(out, len, "%s:%u", ip, ntohs(s4->sin_port));
-	} else {
-		snprintf(out, len, "?");
-	}
-}
-
-static int
-addr_eq(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return 0;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port &&
-		    x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a,
-		    *y = (const void *)b;
-		return x->sin6_port == y->sin6_port &&
-		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-	}
-	return 0;
-}
-
-static socklen_t
-addr_len(const struct sockaddr *sa)
-{
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-}
 
 int
 p2p_udpmux_sendto(p2p_udpmux *m, const struct sockaddr *to,
@@ -136,7 +82,7 @@ static struct mux_path *
 path_find(p2p_udpmux *m, const struct sockaddr *sa)
 {
 	for (struct mux_path *p = m->paths; p != NULL; p = p->next)
-		if (addr_eq((const struct sockaddr *)&p->addr, sa))
+		if (p2p_sa_eq((const struct sockaddr *)&p->addr, sa))
 			return p;
 	return NULL;
 }
@@ -152,12 +98,12 @@ p2p_udpmux_path(p2p_udpmux *m, const struct sockaddr *to)
 		return NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	memcpy(&p->addr, to, addr_len(to));
+	memcpy(&p->addr, to, p2p_sa_len(to));
 	p->m = m;
 	p->d.ops = &path_ops;
 	p->d.impl = p;
 	p->d.mtu = P2P_UDPMUX_MTU;
-	addr_name(to, p->d.peer, sizeof(p->d.peer));
+	p2p_sa_name(to, NULL, 0, p->d.peer, sizeof(p->d.peer));
 	p->next = m->paths;
 	m->paths = p;
 	m->npaths++;
@@ -169,7 +115,7 @@ p2p_udpmux_path_to(p2p_udpmux *m, const char *ip, int port)
 {
 	struct sockaddr_storage ss;
 
-	if (addr_parse(ip, port, &ss) != 0)
+	if (p2p_sa_parse(ip, port, &ss) != 0)
 		return NULL;
 	return p2p_udpmux_path(m, (const struct sockaddr *)&ss);
 }
@@ -191,7 +137,7 @@ mux_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 {
 	p2p_udpmux *m = u->data;
 	struct mux_path *p;
-	char name[64];
+	char name[P2P_SA_NAMELEN];
 
 	(void)buf;
 	if (nread <= 0 || from == NULL || m->closing ||
@@ -203,7 +149,7 @@ mux_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	}
 	if (m->on_new == NULL)
 		return;
-	addr_name(from, name, sizeof(name));
+	p2p_sa_name(from, NULL, 0, name, sizeof(name));
 	m->on_new(m, from, name, m->rbuf, (size_t)nread, m->arg);
 }
 
@@ -222,7 +168,7 @@ p2p_udpmux_open(uv_loop_t *loop, const char *ip, int port,
 	int rc;
 
 	*out = NULL;
-	if ((rc = addr_parse(ip, port, &ss)) != 0)
+	if ((rc = p2p_sa_parse(ip, port, &ss)) != 0)
 		return rc;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return UV_ENOMEM;
@@ -250,11 +196,7 @@ p2p_udpmux_port(const p2p_udpmux *m)
 
 	if (uv_udp_getsockname(&m->udp, (struct sockaddr *)&ss, &len) != 0)
 		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
+	return p2p_sa_port((const struct sockaddr *)&ss);
 }
 
 unsigned
