@@ -122,13 +122,15 @@ typedef struct node_stats {
 	double ewma_tx, ewma_rx;	/* bytes per second */
 } node_stats;
 
-/* An Attach we sent and whose link is not up yet. */
-typedef struct pending_attach {
+/* A peer and a deadline: an Attach we sent and whose link is not up
+ * yet, or a peer that left (node_topo.c). */
+typedef struct peer_until {
 	p2p_id peer;
 	uint64_t until_ms;
-} pending_attach;
+} peer_until;
 
 #define NODE_MAX_PENDING_ATTACH 64
+#define NODE_MAX_LEFT 16
 /* A ConfigUpdate request carries a whole configuration document, which
  * is larger than the RFC's default max-message-size (5000) already: it
  * alone may be up to this size (other messages keep the overlay's
@@ -169,8 +171,12 @@ typedef struct p2p_node {
 	p2p_link *links;
 	unsigned nlinks;
 	uint64_t next_link_id;
-	pending_attach attach[NODE_MAX_PENDING_ATTACH];
+	peer_until attach[NODE_MAX_PENDING_ATTACH];
 	size_t nattach;
+	/* Peers whose Leave we took: stale Updates of others may name them
+	 * for a while yet; they are not taken back until then. */
+	peer_until left[NODE_MAX_LEFT];
+	size_t nleft;
 	p2p_ctl_server *ctl;
 	char socket_path[512];
 	uv_timer_t tick;	/* armed for the next deadline (node.c) */

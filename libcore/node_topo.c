@@ -35,6 +35,7 @@
 #define ATTACH_PENDING_MS	10000
 #define FINGER_ATTACHES		16	/* at join, at most this many */
 #define UPDATE_ATTACHES		8	/* finger suggestions per Update */
+#define LEFT_MS			10000	/* a peer that left stays out */
 
 static int
 joined(const p2p_node *n)
@@ -142,24 +143,60 @@ attach_body(p2p_node *n, p2p_wbuf *w, int request, int send_update)
 	return p2p_attach_encode(w, &at);
 }
 
-static pending_attach *
-pending_find(p2p_node *n, const p2p_id *id)
+static peer_until *
+peer_find(peer_until *a, size_t na, const p2p_id *id)
 {
-	for (size_t i = 0; i < n->nattach; i++)
-		if (p2p_id_eq(&n->attach[i].peer, id))
-			return &n->attach[i];
+	for (size_t i = 0; i < na; i++)
+		if (p2p_id_eq(&a[i].peer, id))
+			return &a[i];
 	return NULL;
 }
 
 static void
-pending_drop(p2p_node *n, const p2p_id *id)
+peer_drop(peer_until *a, size_t *na, const p2p_id *id)
 {
-	for (size_t i = 0; i < n->nattach; i++) {
-		if (p2p_id_eq(&n->attach[i].peer, id)) {
-			n->attach[i] = n->attach[--n->nattach];
-			return;
-		}
+	peer_until *e = peer_find(a, *na, id);
+
+	if (e != NULL)
+		*e = a[--*na];
+}
+
+/*
+ * A peer that sent us its Leave (s10.7.2) stays out of our routing table
+ * for LEFT_MS, or until a new link with it opens: it keeps its links up
+ * a little while after its Leave, and the Updates our other neighbors
+ * sent before they took that Leave still name it. Taking it back from
+ * them would route to a peer that is going, and spread its Node-ID again
+ * in our own Updates (a later Attach to it through a neighbor that has
+ * already dropped it then fails with Error_Not_Found).
+ */
+static void
+left_add(p2p_node *n, const p2p_id *id)
+{
+	uint64_t now = node_now(n);
+	peer_until *e = peer_find(n->left, n->nleft, id);
+
+	for (size_t i = 0; e == NULL && i < n->nleft; i++)
+		if (n->left[i].until_ms <= now)
+			e = &n->left[i];
+	if (e == NULL && n->nleft < NODE_MAX_LEFT)
+		e = &n->left[n->nleft++];
+	if (e == NULL) {	/* full: the oldest goes */
+		e = &n->left[0];
+		for (size_t i = 1; i < n->nleft; i++)
+			if (n->left[i].until_ms < e->until_ms)
+				e = &n->left[i];
 	}
+	e->peer = *id;
+	e->until_ms = now + LEFT_MS;
+}
+
+static int
+left_recently(p2p_node *n, const p2p_id *id)
+{
+	peer_until *e = peer_find(n->left, n->nleft, id);
+
+	return e != NULL && e->until_ms > node_now(n);
 }
 
 typedef struct attach_ctx {
@@ -212,7 +249,7 @@ topo_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
     int send_update, p2p_link *via_link)
 {
 	const p2p_dest *last = &dest[ndest - 1];
-	pending_attach *pa;
+	peer_until *pa;
 	attach_ctx *c;
 	p2p_wbuf w;
 	uint64_t now = node_now(n);
@@ -229,7 +266,7 @@ topo_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
 		if (p2p_id_eq(&last->node, &n->ident.node) ||
 		    link_by_peer(n, &last->node) != NULL)
 			return 0;
-		pa = pending_find(n, &last->node);
+		pa = peer_find(n->attach, n->nattach, &last->node);
 		if (pa != NULL && pa->until_ms > now)
 			return 0;
 		if (pa == NULL && n->nattach < NODE_MAX_PENDING_ATTACH)
@@ -274,6 +311,8 @@ attach_node(p2p_node *n, const p2p_id *through, const p2p_id *target)
 
 	if (client_is_client(n, target))
 		return;		/* never in the routing table */
+	if (left_recently(n, target))
+		return;		/* it is going: see left_add */
 	if (link_by_peer(n, target) != NULL) {
 		if (!p2p_chord_knows(&n->chord, target))
 			after_change(n, p2p_chord_add_peer(&n->chord, target,
@@ -458,7 +497,8 @@ send_join(p2p_node *n)
 void
 topo_link_open(p2p_node *n, p2p_link *l)
 {
-	pending_drop(n, &l->peer);
+	peer_drop(n->attach, &n->nattach, &l->peer);
+	peer_drop(n->left, &n->nleft, &l->peer);	/* it came back */
 	if (client_link_open(n, l))
 		return;
 	if (l->bootstrap && n->join == JOIN_BOOTSTRAP) {
@@ -625,6 +665,8 @@ on_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		return;
 	}
 	answer_empty(n, from, m, P2P_UPDATE_ANS);
+	if (left_recently(n, &who->node))
+		return;		/* sent before its Leave */
 	if (link_by_peer(n, &who->node) == NULL) {
 		/* Only a directly connected peer can enter the routing
 		 * table: connect first, it will send its Update again. */
@@ -748,6 +790,7 @@ on_leave(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	if (p2p_chord_apply_leave(&n->chord, &who->node, &ls, node_now(n),
 	    res, &e) == 0) {
 		node_log(n, NLOG_INFO, "%s left", node_id_short(&who->node, id));
+		left_add(n, &who->node);
 		flags = (int)res->flags;
 		for (size_t i = 0; i < res->nattach; i++)
 			attach_node(n, NULL, &res->attach[i]);

@@ -22,8 +22,10 @@
 # listens; cap_flagged counts what tshark then reports as malformed or as
 # an expert warning or error.
 #
-# Everything lives in $CAP_DIR, which teardown removes; every process is
-# killed by PID (the node fixtures of lib_node.bash keep the node PIDs).
+# Everything lives in $CAP_DIR, which teardown removes (CAP_KEEP=DIR
+# copies it into DIR first: the capture, key logs, frames and node logs,
+# for a closer look); every process is killed by PID (the node fixtures
+# of lib_node.bash keep the node PIDs).
 
 # shellcheck source=tests/cli/lib_node.bash
 source "$(dirname "${BASH_SOURCE[0]}")/lib_node.bash"
@@ -312,6 +314,10 @@ cap_setup_file() {
 }
 
 cap_teardown_file() {
+	if [ -n "${CAP_KEEP:-}" ] && [ -n "${CAP_DIR:-}" ]; then
+		mkdir -p "$CAP_KEEP"
+		cp -a "$CAP_DIR" "$CAP_KEEP/"
+	fi
 	[ -n "${CAP_DIR:-}" ] && rm -rf "$CAP_DIR"
 	return 0
 }
