@@ -97,7 +97,7 @@ cap_dumpcap_stop() {
 # cap_node_start I PORT [BOOTSTRAP]: start node I on 127.0.0.1:PORT with
 # its own key log and wait until it is in the ring (as node_start).
 cap_node_start() {
-	local i=$1 port=$2 boot=${3:-} s state=
+	local i=$1 port=$2 boot=${3:-}
 	local args=(run --dir "$(node_dir "$i")" --listen "127.0.0.1:$port"
 	    --log-level debug)
 	[ -n "$boot" ] && args+=(--bootstrap "$boot")
@@ -105,22 +105,7 @@ cap_node_start() {
 	    >"$(node_log "$i")" 2>&1 3>&- &
 	NT_NODE_PID[$i]=$!
 	NT_PIDS+=("$!")
-	SECONDS=0
-	while [ "$SECONDS" -lt 60 ]; do
-		node_alive "$i" || { echo "node $i exited" >&2; return 1; }
-		if s=$(node_status "$i" 2>/dev/null); then
-			state=$(jq -r .state <<<"$s")
-			if [ "$state" = joined ] ||
-			    { [ -z "$boot" ] && [ "$state" = alone ]; }; then
-				NT_NODE_ADDR[$i]=$(jq -r .listen <<<"$s")
-				NT_NODE_ID[$i]=$(jq -r .node_id <<<"$s")
-				return 0
-			fi
-		fi
-		sleep 0.2
-	done
-	echo "node $i not in the ring after 60s (state '$state')" >&2
-	return 1
+	node_wait_joined "$i" "$boot"
 }
 
 # cap_node_stop I: "p2p-node stop" (a graceful Leave) and wait for exit.

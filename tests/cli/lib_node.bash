@@ -153,11 +153,10 @@ node_alive() {
 
 # node_start I [BOOTSTRAP-ADDR] [extra run options...]: start node I on a
 # free loopback port (the node binds port 0 and reports the port it got),
-# then wait until it answers and is in the ring ("alone" for a first
-# node, "joined" for the others, "connected" for a client). Sets
+# then wait until it answers and is in the ring (node_wait_joined). Sets
 # NT_NODE_PID[I], NT_NODE_ADDR[I], NT_NODE_ID[I].
 node_start() {
-	local i=$1 boot=${2:-} s state secs
+	local i=$1 boot=${2:-}
 	shift
 	[ $# -gt 0 ] && shift
 	local args=(run --dir "$(node_dir "$i")" --listen 127.0.0.1:0
@@ -166,7 +165,18 @@ node_start() {
 	p2p-node "${args[@]}" "$@" >"$(node_log "$i")" 2>&1 3>&- &
 	NT_NODE_PID[$i]=$!
 	NT_PIDS+=("$!")
-	secs=$((60 * NT_SCALE))
+	node_wait_joined "$i" "$boot"
+}
+
+# node_wait_joined I BOOTSTRAP-ADDR [SECONDS]: wait until node I, started
+# in the background with NT_NODE_PID[I] set (by node_start, or inside a
+# network namespace by the NAT lab), answers and is in the ring: "alone"
+# for a first node (no BOOTSTRAP-ADDR), "joined" for the others,
+# "connected" for a client. Sets NT_NODE_ADDR[I] and NT_NODE_ID[I].
+# Fails, with the end of the node's log, when the node exits or is not
+# in the ring after SECONDS (60 by default, times NT_SCALE).
+node_wait_joined() {
+	local i=$1 boot=$2 secs=$((${3:-60} * NT_SCALE)) s state=
 	SECONDS=0
 	while [ "$SECONDS" -lt "$secs" ]; do
 		if ! node_alive "$i"; then

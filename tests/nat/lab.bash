@@ -237,7 +237,7 @@ lab_wait() {
 # node_start does on the loopback. The process is the lab's (lab_down
 # kills it by PID).
 lab_node() {
-	local i=$1 ns=$2 ip=$3 boot=${4:-} s state=
+	local i=$1 ns=$2 ip=$3 boot=${4:-}
 	shift 3
 	[ $# -gt 0 ] && shift
 	local args=(run --dir "$(node_dir "$i")" --listen "$ip:0"
@@ -246,25 +246,7 @@ lab_node() {
 	args+=("$@")
 	lab_bg "$ns" "$(node_log "$i")" p2p-node "${args[@]}"
 	NT_NODE_PID[$i]=$LAB_LAST_PID
-	SECONDS=0
-	while [ "$SECONDS" -lt $((90 * NT_SCALE)) ]; do
-		if ! kill -0 "$LAB_LAST_PID" 2>/dev/null; then
-			echo "node $i exited during start-up" >&2
-			return 1
-		fi
-		if s=$(node_status "$i" 2>/dev/null); then
-			state=$(jq -r .state <<<"$s")
-			if [ "$state" = joined ] || [ "$state" = connected ] ||
-			    { [ -z "$boot" ] && [ "$state" = alone ]; }; then
-				NT_NODE_ADDR[$i]=$(jq -r .listen <<<"$s")
-				NT_NODE_ID[$i]=$(jq -r .node_id <<<"$s")
-				return 0
-			fi
-		fi
-		sleep 0.3
-	done
-	echo "node $i not in the ring (state '$state')" >&2
-	return 1
+	node_wait_joined "$i" "$boot" 90
 }
 
 # Runs under bats' errexit too: no step may stop the ones after it.
