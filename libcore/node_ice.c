@@ -20,6 +20,12 @@
  *     we already have a link to is answered with no candidates (the
  *     sender's agent then ends; the link is the one in use).
  * Every agent is bounded by the ICE timeout; NODE_MAX_ICE at once.
+ *
+ * AppAttach (s6.5.2) runs the same agents with the same roles: the
+ * AppAttachReq and its answer carry the agents' candidates, and the
+ * selected pair is handed to the application's owner (node_path_cb)
+ * as a p2p_dgram instead of becoming an overlay link. The sender learns
+ * of failure too; the answerer only hears of a pair that connected.
  */
 #include "node_int.h"
 
@@ -42,6 +48,11 @@ typedef struct ice_attach {
 	int has_peer;
 	int send_update;
 	int client;		/* inbound: a client's Attach (node_client) */
+	uint16_t app;		/* AppAttach: its Application-ID; 0: Attach */
+	node_path_cb path_cb;	/* AppAttach: where the pair goes */
+	uint64_t path_user;
+	int waiting;		/* AppAttach sent: its transaction holds
+				   this record until it ends */
 	/* outbound: the request, sent once gathered */
 	p2p_dest *dest;
 	size_t ndest;
@@ -116,8 +127,31 @@ ia_free(ice_attach *ia)
  * went out tells the requester.
  */
 static void
-ia_end(ice_attach *ia)
+app_tell(ice_attach *ia, p2p_dgram *d, const char *why)
 {
+	node_path_cb cb = ia->path_cb;
+
+	ia->path_cb = NULL;
+	if (cb != NULL && (d != NULL || ia->outbound))
+		cb(ia->n, ia->path_user, &ia->peer, d, why);
+	else if (d != NULL)
+		p2p_dgram_close(d);
+}
+
+static void
+ia_end(ice_attach *ia, const char *why)
+{
+	if (ia->app != 0) {
+		app_tell(ia, NULL, why);
+		if (ia->waiting) {
+			if (ia->ice != NULL)
+				p2p_ice_free(ia->ice);
+			ia->ice = NULL;
+			return;
+		}
+		ia_free(ia);
+		return;
+	}
 	if (ia->outbound && ia->cb != NULL) {
 		if (ia->sent) {
 			if (ia->ice != NULL)
@@ -139,7 +173,22 @@ body_write(ice_attach *ia, p2p_wbuf *w, const char *ufrag, const char *pwd,
     const p2p_ice_cand *c, size_t nc)
 {
 	p2p_attach at;
+	p2p_app_attach aa;
 
+	if (ia->app != 0) {
+		memset(&aa, 0, sizeof(aa));
+		aa.ufrag.p = (const uint8_t *)ufrag;
+		aa.ufrag.len = strlen(ufrag);
+		aa.password.p = (const uint8_t *)pwd;
+		aa.password.len = strlen(pwd);
+		aa.application = ia->app;
+		aa.role.p = (const uint8_t *)(ia->outbound ? "passive" :
+		    "active");
+		aa.role.len = ia->outbound ? 7 : 6;
+		aa.cands = (p2p_ice_cand *)c;
+		aa.ncands = nc;
+		return p2p_app_attach_encode(w, &aa);
+	}
 	memset(&at, 0, sizeof(at));
 	at.ufrag.p = (const uint8_t *)ufrag;
 	at.ufrag.len = strlen(ufrag);
@@ -155,6 +204,8 @@ body_write(ice_attach *ia, p2p_wbuf *w, const char *ufrag, const char *pwd,
 
 static void attach_answered(p2p_node *n, void *user, enum p2p_txn_status st,
     const p2p_msg *ans, const p2p_sig_who *who);
+static void app_answered(p2p_node *n, void *user, enum p2p_txn_status st,
+    const p2p_msg *ans, const p2p_sig_who *who);
 
 static void
 send_request(ice_attach *ia, const p2p_wbuf *w)
@@ -162,6 +213,15 @@ send_request(ice_attach *ia, const p2p_wbuf *w)
 	p2p_node *n = ia->n;
 	p2p_link *via = link_by_id(n, ia->via_link);
 
+	if (ia->app != 0) {
+		if (route_request(n, ia->dest, ia->ndest, P2P_APP_ATTACH_REQ,
+		    w, NULL, 0, NULL, app_answered, ia) != 0) {
+			ia_end(ia, "AppAttach could not be sent");
+			return;
+		}
+		ia->waiting = 1;
+		return;
+	}
 	if (ia->via_link != 0 && via == NULL) {
 		node_log(n, NLOG_DEBUG, "ICE Attach: the link to send it on "
 		    "went away");
@@ -196,7 +256,8 @@ send_answer(ice_attach *ia, const p2p_wbuf *w)
 		gone.peer = ia->from_peer;
 		from = &gone;
 	}
-	(void)route_answer(n, from, &req, P2P_ATTACH_ANS, w->p, w->len);
+	(void)route_answer(n, from, &req, ia->app != 0 ? P2P_APP_ATTACH_ANS :
+	    P2P_ATTACH_ANS, w->p, w->len);
 }
 
 static void
@@ -210,7 +271,7 @@ on_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
 	if (body_write(ia, &w, ufrag, pwd, c, nc) != 0 || !p2p_w_ok(&w)) {
 		p2p_w_free(&w);
 		node_log(ia->n, NLOG_WARN, "ICE Attach: cannot write the body");
-		ia_end(ia);
+		ia_end(ia, "cannot write the body");
 		return;
 	}
 	if (ia->outbound) {
@@ -237,9 +298,15 @@ on_connected(p2p_ice *ice, p2p_dgram *d, void *arg)
 	p2p_link *l;
 	char id[9];
 
-	node_log(n, NLOG_INFO, "ICE with %s: %s",
-	    node_id_short(&ia->peer, id), p2p_ice_pair(ice));
+	node_log(n, NLOG_INFO, "%sICE with %s: %s", ia->app != 0 ?
+	    "AppAttach " : "", node_id_short(&ia->peer, id),
+	    p2p_ice_pair(ice));
 	ia->ice = NULL;		/* the dgram owns it now */
+	if (ia->app != 0) {
+		app_tell(ia, d, NULL);
+		ia_free(ia);
+		return;
+	}
 	l = link_ice_open(n, d, ia->outbound, ia->has_peer ? &ia->peer : NULL);
 	if (l != NULL && !ia->outbound) {
 		l->update_on_open = ia->send_update;
@@ -254,9 +321,10 @@ on_failed(p2p_ice *ice, const char *why, void *arg)
 	ice_attach *ia = arg;
 	char id[9];
 
-	node_log(ia->n, NLOG_INFO, "ICE with %s: %s",
-	    ia->has_peer ? node_id_short(&ia->peer, id) : "?", why);
-	ia_end(ia);
+	node_log(ia->n, NLOG_INFO, "%sICE with %s: %s", ia->app != 0 ?
+	    "AppAttach " : "", ia->has_peer ? node_id_short(&ia->peer, id) :
+	    "?", why);
+	ia_end(ia, why);
 }
 
 static const p2p_ice_cbs agent_cbs = { on_gathered, on_connected,
@@ -421,24 +489,96 @@ ice_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	return ia_gather(ia);
 }
 
+/* The AppAttach answer: the answerer's candidates go to the agent. */
+static void
+app_answered(p2p_node *n, void *user, enum p2p_txn_status st,
+    const p2p_msg *ans, const p2p_sig_who *who)
+{
+	ice_attach *ia = user;
+	p2p_app_attach aa;
+	p2p_arena ar;
+	p2p_err e = { 0 };
+	void *mem = NULL;
+	size_t cap;
+	char why[192], text[128] = "";
+	uint16_t code = 0;
+
+	ia->waiting = 0;
+	if (ia->ice == NULL) {
+		snprintf(why, sizeof(why), "ICE ended");
+	} else if (st != P2P_TXN_ANSWERED || ans == NULL || who == NULL) {
+		snprintf(why, sizeof(why), "AppAttach: %s",
+		    st == P2P_TXN_TIMEOUT ? "no answer" : "failed");
+	} else if (ans->code != P2P_APP_ATTACH_ANS) {
+		(void)route_error_info(ans, &code, text, sizeof(text));
+		snprintf(why, sizeof(why), "AppAttach refused: %s %s",
+		    p2p_error_name(code) ? p2p_error_name(code) : "?", text);
+	} else if (!who->has_node || !p2p_id_eq(&who->node, &ia->peer)) {
+		snprintf(why, sizeof(why), "AppAttach answered by another node");
+	} else if ((mem = malloc(cap = 4 * ans->body.len + 4096)) == NULL) {
+		snprintf(why, sizeof(why), "out of memory");
+	} else {
+		p2p_arena_init(&ar, mem, cap);
+		if (p2p_app_attach_decode(ans->body, &ar, &aa, &e) != 0 ||
+		    aa.application != ia->app)
+			snprintf(why, sizeof(why), "AppAttach answer unusable: %s",
+			    e.what ? e.what : "another application");
+		else if (p2p_ice_set_remote(ia->ice, aa.ufrag.p, aa.ufrag.len,
+		    aa.password.p, aa.password.len, aa.cands, aa.ncands) != 0)
+			snprintf(why, sizeof(why), "no usable ICE candidate in "
+			    "the AppAttach answer");
+		else {
+			free(mem);
+			return;		/* the agent checks the pairs */
+		}
+	}
+	free(mem);
+	app_tell(ia, NULL, why);
+	ia_free(ia);
+}
+
+int
+ice_send_app_attach(p2p_node *n, const p2p_id *peer, uint16_t app,
+    node_path_cb cb, uint64_t user)
+{
+	ice_attach *ia = ia_new(n, 1);
+	p2p_dest d;
+
+	if (ia == NULL)
+		return -1;
+	ia->app = app;
+	ia->path_cb = cb;
+	ia->path_user = user;
+	ia->peer = *peer;
+	ia->has_peer = 1;
+	memset(&d, 0, sizeof(d));
+	d.type = P2P_DEST_NODE;
+	d.node = *peer;
+	if (keep_dest(ia, &d, 1) != 0) {
+		ia_free(ia);
+		return -1;
+	}
+	return ia_gather(ia);
+}
+
 /* ---- inbound ---- */
 
 static int
-keep_remote(ice_attach *ia, const p2p_attach *at)
+keep_remote(ice_attach *ia, p2p_bytes ufrag, p2p_bytes pwd,
+    const p2p_ice_cand *cands, size_t ncands)
 {
-	if (at->ufrag.len >= sizeof(ia->rufrag) ||
-	    at->password.len >= sizeof(ia->rpwd))
+	if (ufrag.len >= sizeof(ia->rufrag) || pwd.len >= sizeof(ia->rpwd))
 		return -1;
-	memcpy(ia->rufrag, at->ufrag.p, at->ufrag.len);
-	ia->rulen = at->ufrag.len;
-	memcpy(ia->rpwd, at->password.p, at->password.len);
-	ia->rplen = at->password.len;
-	for (size_t i = 0; i < at->ncands && ia->nrc < ICE_MAX_REMOTE; i++) {
+	memcpy(ia->rufrag, ufrag.p, ufrag.len);
+	ia->rulen = ufrag.len;
+	memcpy(ia->rpwd, pwd.p, pwd.len);
+	ia->rplen = pwd.len;
+	for (size_t i = 0; i < ncands && ia->nrc < ICE_MAX_REMOTE; i++) {
 		p2p_ice_cand *c = &ia->rc[ia->nrc];
 
-		if (at->cands[i].overlay_link != P2P_LINK_DTLS_UDP_SR)
+		if (cands[i].overlay_link != P2P_LINK_DTLS_UDP_SR)
 			continue;
-		*c = at->cands[i];
+		*c = cands[i];
 		c->exts = NULL;
 		c->nexts = 0;
 		c->rel_addr.raw.p = NULL;
@@ -513,7 +653,35 @@ ice_on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 	ia->has_peer = 1;
 	ia->send_update = at->send_update;
 	ia->client = client;
-	if (keep_remote(ia, at) != 0 || keep_request(ia, from, m) != 0) {
+	if (keep_remote(ia, at->ufrag, at->password, at->cands,
+	    at->ncands) != 0 || keep_request(ia, from, m) != 0) {
+		ia_free(ia);
+		(void)route_error(n, from, m, P2P_ERR_INCOMPATIBLE,
+		    "no usable ICE candidate");
+		return;
+	}
+	(void)ia_gather(ia);
+}
+
+void
+ice_on_app_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, const p2p_app_attach *aa, node_path_cb cb)
+{
+	ice_attach *ia;
+
+	if (in_progress(n, m->transaction_id))
+		return;
+	if ((ia = ia_new(n, 0)) == NULL) {
+		(void)route_error(n, from, m, P2P_ERR_IN_PROGRESS,
+		    "too many ICE sessions");
+		return;
+	}
+	ia->app = aa->application;
+	ia->path_cb = cb;
+	ia->peer = who->node;
+	ia->has_peer = 1;
+	if (keep_remote(ia, aa->ufrag, aa->password, aa->cands,
+	    aa->ncands) != 0 || keep_request(ia, from, m) != 0) {
 		ia_free(ia);
 		(void)route_error(n, from, m, P2P_ERR_INCOMPATIBLE,
 		    "no usable ICE candidate");
@@ -557,7 +725,7 @@ ice_stop(p2p_node *n)
 		return;
 	for (ia = s->list; ia != NULL; ia = next) {
 		next = ia->next;
-		ia_end(ia);
+		ia_end(ia, "the node is stopping");
 	}
 	p2p_ice_ctx_free(s->ctx);
 	s->ctx = NULL;

@@ -240,6 +240,9 @@ p2p_link *link_ice_open(p2p_node *n, p2p_dgram *d, int server,
  * whose peers are judged by cb (other connections than overlay links). */
 p2p_tls_ctx *link_ctx_new(p2p_node *n, enum p2p_tls_role role,
     p2p_tls_verify_cb cb, void *arg, char *err, size_t errlen);
+/* The same for DTLS (datagram) connections. */
+p2p_tls_ctx *dlink_ctx_new(p2p_node *n, enum p2p_tls_role role,
+    p2p_dtls_verify_cb cb, void *arg, char *err, size_t errlen);
 int link_send(p2p_link *l, const uint8_t *msg, size_t len);
 void link_close(p2p_link *l, const char *why);
 void link_close_all(p2p_node *n);
@@ -342,6 +345,20 @@ int ice_send_attach(p2p_node *n, const p2p_dest *dest, size_t ndest,
  * is a client's Attach to its admitting peer (the link is marked so). */
 void ice_on_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who, const p2p_attach *at, int client);
+/*
+ * AppAttach over ICE (s6.5.2). The pair ICE selects goes to cb as a
+ * datagram path (the callee owns it from then on), or, for the sender
+ * only, d is NULL and why says what failed. Sender: cb gets user;
+ * -1 if no agent could start (cb is not called then). Answerer: the
+ * request is answered once gathered (or with an error); cb gets user 0
+ * and the sender's Node-ID.
+ */
+typedef void (*node_path_cb)(p2p_node *n, uint64_t user, const p2p_id *peer,
+    p2p_dgram *d, const char *why);
+int ice_send_app_attach(p2p_node *n, const p2p_id *peer, uint16_t app,
+    node_path_cb cb, uint64_t user);
+void ice_on_app_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who, const p2p_app_attach *aa, node_path_cb cb);
 
 /* node_turnsvc.c: the TURN-SERVICE kind. turnsvc_stop withdraws what
  * is advertised (call it while requests may still be sent) and returns

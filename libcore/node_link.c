@@ -147,14 +147,21 @@ link_ctx_new(p2p_node *n, enum p2p_tls_role role, p2p_tls_verify_cb cb,
 	return ctx;
 }
 
-static p2p_tls_ctx *
-make_dctx(p2p_node *n, enum p2p_tls_role role, char *err, size_t errlen)
+p2p_tls_ctx *
+dlink_ctx_new(p2p_node *n, enum p2p_tls_role role, p2p_dtls_verify_cb cb,
+    void *arg, char *err, size_t errlen)
 {
 	p2p_tls_ctx *ctx = node_ctx_new(n, role, 1, err, errlen);
 
 	if (ctx != NULL)
-		p2p_dtls_ctx_set_verify(ctx, dlink_verify, n);
+		p2p_dtls_ctx_set_verify(ctx, cb, arg);
 	return ctx;
+}
+
+static p2p_tls_ctx *
+make_dctx(p2p_node *n, enum p2p_tls_role role, char *err, size_t errlen)
+{
+	return dlink_ctx_new(n, role, dlink_verify, n, err, errlen);
 }
 
 static p2p_tls_ctx *

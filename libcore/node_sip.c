@@ -38,8 +38,20 @@
  * acts as TLS client. Both ends present their overlay certificates and
  * check each other's as overlay links do; the sender also checks that
  * the peer holds the Node-ID it AppAttached to. SIP then flows over the
- * connection with the stream framing of RFC 3261 s18.3. Connections are
- * reused in both directions and closed after SIP_APP_IDLE_MS unused.
+ * connection with the stream framing of RFC 3261 s18.3.
+ *
+ * AppAttach over ICE (an overlay with ICE, node_ice.c): the AppAttachReq
+ * and its answer carry ICE candidates for DTLS-UDP-SR; once ICE selects
+ * a pair, the sender (controlling agent) is the DTLS server and the
+ * answerer the client, each checking that the other holds the Node-ID
+ * of the AppAttach. SIP then flows over DTLS with the reliability layer
+ * of overlay links (rlink.h, RFC 6940 s6.6.3): one SIP message per data
+ * frame, acknowledged and retransmitted by that layer, never split, so
+ * a message is at most a DTLS record (16 KB). A request waits for the
+ * pair up to SIP_ICE_MS (ICE's own timeout is 20 s).
+ *
+ * Connections are reused in both directions and closed after
+ * SIP_APP_IDLE_MS unused.
  *
  * Errors sent to a caller: 404 when no registration exists, 480 when the
  * registered node cannot be reached (AppAttach or connection fails, or
@@ -73,6 +85,7 @@
 #define SIP_INVITE_MS		180000	/* Timer C */
 #define SIP_KEEP_MS		32000	/* a finished transaction lingers */
 #define SIP_ATTACH_MS		10000	/* AppAttach + TLS up */
+#define SIP_ICE_MS		25000	/* AppAttach over ICE: a pair */
 #define SIP_APP_IDLE_MS		300000
 #define SIP_UA_MS		(12 * 3600 * 1000ull)
 #define SIP_DEFAULT_EXPIRES	3600
@@ -107,7 +120,9 @@ typedef struct sip_tcp {
 
 typedef struct sip_app {
 	struct sip_front *f;
-	p2p_tls_conn *conn;	/* NULL until connecting */
+	p2p_tls_conn *conn;	/* TLS over TCP; NULL until connecting */
+	p2p_dtls *dtls;		/* or DTLS over an ICE pair */
+	p2p_rlink *rl;		/* its reliability: a SIP message a frame */
 	p2p_id peer;
 	int open;
 	int outbound;
@@ -116,7 +131,7 @@ typedef struct sip_app {
 	uint64_t last_ms;
 	uint8_t *rx;
 	size_t rxlen, rxcap;
-	uint8_t *q;		/* bytes waiting for the connection */
+	uint8_t *q;		/* messages waiting for the connection */
 	size_t qlen, qcap;
 	struct sip_app *next;
 } sip_app;
@@ -184,6 +199,7 @@ typedef struct sip_front {
 	int timer_on;
 	int handles;		/* open libuv handles */
 	p2p_tls_ctx *app_srv, *app_cli;
+	p2p_tls_ctx *app_dsrv, *app_dcli;	/* DTLS, made when needed */
 	p2p_tls_listener *app_listener;
 	uint16_t app_port;
 	sip_tcp *tcps;
@@ -656,6 +672,36 @@ app_find(sip_front *f, const p2p_id *peer, int open_only)
 	return best;
 }
 
+static sip_app *
+app_by_id(sip_front *f, uint64_t id)
+{
+	for (sip_app *a = f->apps; a != NULL; a = a->next)
+		if (a->id == id)
+			return a;
+	return NULL;
+}
+
+/* A connection record, to peer when known; given up after wait_ms
+ * unless open by then (see sip_tick). */
+static sip_app *
+app_new(sip_front *f, const p2p_id *peer, int outbound, uint64_t wait_ms)
+{
+	sip_app *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->f = f;
+	if (peer != NULL)
+		a->peer = *peer;
+	a->outbound = outbound;
+	a->id = ++f->next_id;
+	a->last_ms = now_ms(f);
+	a->until_ms = a->last_ms + wait_ms;
+	a->next = f->apps;
+	f->apps = a;
+	return a;
+}
+
 static void
 app_unlink(sip_front *f, sip_app *a)
 {
@@ -669,9 +715,80 @@ app_unlink(sip_front *f, sip_app *a)
 static void
 app_destroy(sip_app *a)
 {
+	p2p_rlink_free(a->rl);
 	free(a->rx);
 	free(a->q);
 	free(a);
+}
+
+static int
+app_has_transport(const sip_app *a)
+{
+	return a->conn != NULL || a->dtls != NULL;
+}
+
+static void
+app_close(sip_app *a, const char *why)
+{
+	if (a->conn != NULL)
+		p2p_tls_close_reason(a->conn, why);
+	else if (a->dtls != NULL)
+		p2p_dtls_close(a->dtls, why);
+}
+
+/* One SIP message to an open connection: bytes of the TLS stream, or one
+ * frame of the DTLS connection's reliability layer. */
+static void
+app_write(sip_app *a, const uint8_t *buf, size_t len)
+{
+	a->last_ms = now_ms(a->f);
+	if (a->conn != NULL)
+		(void)p2p_tls_write(a->conn, buf, len);
+	else if (a->rl == NULL || p2p_rlink_send(a->rl, buf, len) != 0)
+		a->f->st.dropped++;
+}
+
+/* Keep a message until the connection opens, after its length (a
+ * uint32_t), so that each goes out whole. */
+static void
+app_queue(sip_app *a, const uint8_t *buf, size_t len)
+{
+	size_t need = a->qlen + 4 + len;
+
+	if (need > SIP_MAX_QUEUE) {
+		a->f->st.dropped++;
+		return;
+	}
+	if (need > a->qcap) {
+		size_t cap = a->qcap ? a->qcap : 4096;
+		uint8_t *nq;
+		while (cap < need)
+			cap *= 2;
+		if ((nq = realloc(a->q, cap)) == NULL) {
+			a->f->st.dropped++;
+			return;
+		}
+		a->q = nq;
+		a->qcap = cap;
+	}
+	uint32_t l32 = (uint32_t)len;
+	memcpy(a->q + a->qlen, &l32, 4);
+	memcpy(a->q + a->qlen + 4, buf, len);
+	a->qlen = need;
+}
+
+static void
+app_flush(sip_app *a)
+{
+	size_t off = 0;
+
+	while (off + 4 <= a->qlen) {
+		uint32_t len;
+		memcpy(&len, a->q + off, 4);
+		app_write(a, a->q + off + 4, len);
+		off += 4 + len;
+	}
+	a->qlen = 0;
 }
 
 /* The node peer cannot be reached: every request waiting on it gets 480
@@ -693,32 +810,96 @@ app_failed(sip_front *f, const p2p_id *peer, int code, const char *why)
 	}
 }
 
+/* The connection ended (its transport is gone or never came). */
 static void
-app_on_open(p2p_tls_conn *c)
+app_gone(sip_app *a, const char *reason)
 {
-	sip_app *a = p2p_tls_conn_data(c);
+	sip_front *f = a->f;
+	int was_open = a->open;
+	p2p_id peer = a->peer;
+
+	app_unlink(f, a);
+	app_destroy(a);
+	if (f->stopping)
+		return;
+	if (!was_open && app_find(f, &peer, 0) == NULL)
+		app_failed(f, &peer, 480, reason != NULL ? reason :
+		    "connection failed");
+}
+
+static void
+app_opened(sip_app *a)
+{
 	char id[9];
 
 	a->open = 1;
 	a->last_ms = now_ms(a->f);
-	node_log(a->f->n, NLOG_DEBUG, "sip: connection with node %s open",
-	    node_id_short(&a->peer, id));
-	if (a->qlen > 0) {
-		(void)p2p_tls_write(c, a->q, a->qlen);
-		a->qlen = 0;
+	node_log(a->f->n, a->dtls != NULL ? NLOG_INFO : NLOG_DEBUG,
+	    "sip: connection with node %s open%s",
+	    node_id_short(&a->peer, id), a->dtls != NULL ?
+	    " (DTLS over ICE)" : "");
+	app_flush(a);
+}
+
+static sip_src
+app_src(const sip_app *a)
+{
+	sip_src src;
+
+	memset(&src, 0, sizeof(src));
+	src.kind = SRC_APP;
+	src.node = a->peer;
+	return src;
+}
+
+/*
+ * The peer's certificate, for both transports: one of the overlay (as
+ * overlay links judge it), with a Node-ID; when we know whom we meant to
+ * reach (the AppAttach's other end), that Node-ID.
+ */
+static int
+app_judge(sip_front *f, sip_app *a, X509 *peer, STACK_OF(X509) *chain,
+    int expect, char *why, size_t whylen)
+{
+	p2p_cert_info ci;
+	p2p_err e = { 0 };
+	enum p2p_verify_result r;
+
+	if (a == NULL || peer == NULL) {
+		snprintf(why, whylen, "no peer certificate");
+		return -1;
 	}
+	r = p2p_cert_verify(f->n->trust, peer, chain, expect ? &a->peer :
+	    NULL, &e);
+	if (r != P2P_VERIFY_OK) {
+		snprintf(why, whylen, "peer certificate refused (%s): %s",
+		    p2p_verify_result_name(r), e.what ? e.what : "");
+		return -1;
+	}
+	if (p2p_cert_info_get(peer, &ci, &e) != 0 || ci.nids == 0) {
+		snprintf(why, whylen, "peer certificate has no Node-ID");
+		return -1;
+	}
+	if (!expect)
+		a->peer = ci.ids[0];
+	return 0;
+}
+
+/* -- TLS over TCP (no-ice) -- */
+
+static void
+app_on_open(p2p_tls_conn *c)
+{
+	app_opened(p2p_tls_conn_data(c));
 }
 
 static void
 app_on_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
 {
 	sip_app *a = p2p_tls_conn_data(c);
-	sip_src src;
+	sip_src src = app_src(a);
 
 	a->last_ms = now_ms(a->f);
-	memset(&src, 0, sizeof(src));
-	src.kind = SRC_APP;
-	src.node = a->peer;
 	if (stream_feed(a->f, &src, &a->rx, &a->rxlen, &a->rxcap, data,
 	    len) != 0) {
 		a->f->st.bad++;
@@ -730,22 +911,9 @@ static void
 app_on_close(p2p_tls_conn *c, const char *reason)
 {
 	sip_app *a = p2p_tls_conn_data(c);
-	sip_front *f;
-	int was_open;
-	p2p_id peer;
 
-	if (a == NULL)
-		return;
-	f = a->f;
-	was_open = a->open;
-	peer = a->peer;
-	app_unlink(f, a);
-	app_destroy(a);
-	if (f->stopping)
-		return;
-	if (!was_open && app_find(f, &peer, 0) == NULL)
-		app_failed(f, &peer, 480, reason != NULL ? reason :
-		    "connection failed");
+	if (a != NULL)
+		app_gone(a, reason);
 }
 
 static const p2p_tls_cbs app_cbs = {
@@ -758,30 +926,10 @@ static int
 app_verify(p2p_tls_conn *c, X509 *peer, void *arg, char *why,
     size_t whylen)
 {
-	sip_front *f = arg;
 	sip_app *a = p2p_tls_conn_data(c);
-	p2p_cert_info ci;
-	p2p_err e = { 0 };
-	enum p2p_verify_result r;
 
-	if (a == NULL || peer == NULL) {
-		snprintf(why, whylen, "no peer certificate");
-		return -1;
-	}
-	r = p2p_cert_verify(f->n->trust, peer, p2p_tls_conn_peer_chain(c),
-	    a->outbound ? &a->peer : NULL, &e);
-	if (r != P2P_VERIFY_OK) {
-		snprintf(why, whylen, "peer certificate refused (%s): %s",
-		    p2p_verify_result_name(r), e.what ? e.what : "");
-		return -1;
-	}
-	if (p2p_cert_info_get(peer, &ci, &e) != 0 || ci.nids == 0) {
-		snprintf(why, whylen, "peer certificate has no Node-ID");
-		return -1;
-	}
-	if (!a->outbound)
-		a->peer = ci.ids[0];
-	return 0;
+	return app_judge(arg, a, peer, p2p_tls_conn_peer_chain(c),
+	    a != NULL && a->outbound, why, whylen);
 }
 
 static void
@@ -791,20 +939,150 @@ on_app_accept(p2p_tls_listener *l, p2p_tls_conn *c, void *arg)
 	sip_app *a;
 
 	(void)l;
-	if (f->stopping || (a = calloc(1, sizeof(*a))) == NULL) {
+	/* The handshake has the AppAttach time too (see sip_tick). */
+	if (f->stopping || (a = app_new(f, NULL, 0, SIP_ATTACH_MS)) == NULL) {
 		p2p_tls_close(c);
 		return;
 	}
-	a->f = f;
 	a->conn = c;
-	a->id = ++f->next_id;
-	a->last_ms = now_ms(f);
-	/* The handshake has the AppAttach time too (see sip_tick). */
-	a->until_ms = a->last_ms + SIP_ATTACH_MS;
-	a->next = f->apps;
-	f->apps = a;
 	p2p_tls_conn_set_cbs(c, &app_cbs, a);
 }
+
+/* -- DTLS over an ICE pair -- */
+
+static void
+app_d_open(p2p_dtls *d)
+{
+	app_opened(p2p_dtls_data(d));
+}
+
+static void
+app_d_recv(p2p_dtls *d, const uint8_t *rec, size_t len)
+{
+	sip_app *a = p2p_dtls_data(d);
+	p2p_err e = { 0 };
+
+	if (a == NULL || a->rl == NULL)
+		return;
+	if (p2p_rlink_input(a->rl, rec, len, &e) != 0) {
+		a->f->st.bad++;
+		p2p_dtls_close(d, e.what ? e.what : "not a frame");
+	}
+}
+
+static void
+app_d_close(p2p_dtls *d, const char *reason)
+{
+	sip_app *a = p2p_dtls_data(d);
+
+	if (a == NULL)
+		return;
+	a->dtls = NULL;
+	app_gone(a, reason);
+}
+
+static const p2p_dtls_cbs app_dcbs = { app_d_open, app_d_recv,
+    app_d_close };
+
+static int
+app_dverify(p2p_dtls *d, X509 *peer, STACK_OF(X509) *chain, void *arg,
+    char *why, size_t whylen)
+{
+	/* Both ends know whom they AppAttached with. */
+	return app_judge(arg, p2p_dtls_data(d), peer, chain, 1, why, whylen);
+}
+
+static int
+app_rl_send(p2p_rlink *r, const uint8_t *rec, size_t len, void *arg)
+{
+	sip_app *a = arg;
+
+	(void)r;
+	return a->dtls != NULL && p2p_dtls_send(a->dtls, rec, len) == 0 ?
+	    0 : -1;
+}
+
+static void
+app_rl_deliver(p2p_rlink *r, const uint8_t *msg, size_t len, void *arg)
+{
+	sip_app *a = arg;
+	sip_src src = app_src(a);
+
+	(void)r;
+	a->last_ms = now_ms(a->f);
+	on_msg(a->f, &src, (const char *)msg, len);
+}
+
+static void
+app_rl_failed(p2p_rlink *r, const char *why, void *arg)
+{
+	sip_app *a = arg;
+
+	(void)r;
+	if (a->dtls != NULL)
+		p2p_dtls_close(a->dtls, why);
+}
+
+static const p2p_rlink_cbs app_rlcbs = { app_rl_send, app_rl_deliver,
+    app_rl_failed };
+
+/* The DTLS contexts, made the first time a pair comes. */
+static int
+app_dctx(sip_front *f)
+{
+	char err[160];
+
+	if (f->app_dsrv == NULL)
+		f->app_dsrv = dlink_ctx_new(f->n, P2P_TLS_SERVER, app_dverify,
+		    f, err, sizeof(err));
+	if (f->app_dcli == NULL)
+		f->app_dcli = dlink_ctx_new(f->n, P2P_TLS_CLIENT, app_dverify,
+		    f, err, sizeof(err));
+	if (f->app_dsrv != NULL && f->app_dcli != NULL)
+		return 0;
+	node_log(f->n, NLOG_WARN, "sip: no DTLS context: %s", err);
+	return -1;
+}
+
+/*
+ * ICE selected a pair for an AppAttach (or failed: the sender's d is
+ * NULL). The sender is the DTLS server, as the Attach sender is.
+ */
+static void
+on_app_path(p2p_node *n, uint64_t user, const p2p_id *peer, p2p_dgram *d,
+    const char *why)
+{
+	sip_front *f = n->sip;
+	sip_app *a = NULL;
+	p2p_rlink_opts o;
+
+	if (f == NULL || f->stopping || (user != 0 && ((a = app_by_id(f,
+	    user)) == NULL || app_has_transport(a)))) {
+		if (d != NULL)
+			p2p_dgram_close(d);
+		return;
+	}
+	if (d == NULL) {
+		if (a != NULL)
+			app_gone(a, why != NULL ? why : "AppAttach failed");
+		return;
+	}
+	if (a == NULL && (a = app_new(f, peer, 0, SIP_ATTACH_MS)) == NULL) {
+		p2p_dgram_close(d);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.max_msg = P2P_DTLS_MAX_RECORD - P2P_FRAME_DATA_HDR;
+	if (app_dctx(f) != 0 || (a->rl = p2p_rlink_new(n->loop, &o,
+	    &app_rlcbs, a)) == NULL || (a->dtls = p2p_dtls_new(n->loop,
+	    a->outbound ? f->app_dsrv : f->app_dcli, d, &app_dcbs, a)) ==
+	    NULL) {
+		p2p_dgram_close(d);
+		app_gone(a, "cannot start DTLS");
+	}
+}
+
+/* -- AppAttach without ICE -- */
 
 static int
 app_candidate(sip_front *f, p2p_ice_cand *c)
@@ -851,22 +1129,13 @@ app_attach_body(sip_front *f, p2p_wbuf *w, int request)
 }
 
 static const p2p_ice_cand *
-pick_candidate(const p2p_app_attach *aa)
+pick_candidate(const p2p_app_attach *aa, enum p2p_link_type type)
 {
 	for (size_t i = 0; i < aa->ncands; i++)
-		if (aa->cands[i].overlay_link == P2P_LINK_TLS_TCP_FH_NO_ICE &&
+		if (aa->cands[i].overlay_link == type &&
 		    (aa->cands[i].addr.type == P2P_ADDR_IPV4 ||
 		    aa->cands[i].addr.type == P2P_ADDR_IPV6))
 			return &aa->cands[i];
-	return NULL;
-}
-
-static sip_app *
-app_by_id(sip_front *f, uint64_t id)
-{
-	for (sip_app *a = f->apps; a != NULL; a = a->next)
-		if (a->id == id)
-			return a;
 	return NULL;
 }
 
@@ -883,12 +1152,11 @@ on_app_attach_ans(p2p_node *n, void *user, enum p2p_txn_status st,
 	void *mem = NULL;
 	p2p_err e = { 0 };
 	char ip[64], why[160];
-	p2p_id peer;
 	uint16_t port;
 
-	if (f == NULL || (a = app_by_id(f, id)) == NULL || a->conn != NULL)
+	if (f == NULL || (a = app_by_id(f, id)) == NULL ||
+	    app_has_transport(a))
 		return;
-	peer = a->peer;
 	if (st != P2P_TXN_ANSWERED || ans == NULL || who == NULL) {
 		snprintf(why, sizeof(why), "AppAttach: %s",
 		    st == P2P_TXN_TIMEOUT ? "no answer" : "failed");
@@ -902,7 +1170,7 @@ on_app_attach_ans(p2p_node *n, void *user, enum p2p_txn_status st,
 		    p2p_error_name(code) ? p2p_error_name(code) : "?", text);
 		goto fail;
 	}
-	if (!p2p_id_eq(&who->node, &peer)) {
+	if (!p2p_id_eq(&who->node, &a->peer)) {
 		snprintf(why, sizeof(why), "AppAttach answered by another node");
 		goto fail;
 	}
@@ -912,9 +1180,10 @@ on_app_attach_ans(p2p_node *n, void *user, enum p2p_txn_status st,
 	}
 	p2p_arena_init(&ar, mem, 4 * ans->body.len + 4096);
 	if (p2p_app_attach_decode(ans->body, &ar, &aa, &e) != 0 ||
-	    aa.application != P2P_APP_SIP || (use = pick_candidate(&aa)) ==
-	    NULL || inet_ntop(use->addr.type == P2P_ADDR_IPV4 ? AF_INET :
-	    AF_INET6, use->addr.addr, ip, sizeof(ip)) == NULL) {
+	    aa.application != P2P_APP_SIP || (use = pick_candidate(&aa,
+	    P2P_LINK_TLS_TCP_FH_NO_ICE)) == NULL ||
+	    inet_ntop(use->addr.type == P2P_ADDR_IPV4 ? AF_INET : AF_INET6,
+	    use->addr.addr, ip, sizeof(ip)) == NULL) {
 		snprintf(why, sizeof(why), "AppAttach answer unusable: %s",
 		    e.what ? e.what : "no TLS-TCP-FH-NO-ICE candidate");
 		goto fail;
@@ -932,66 +1201,54 @@ on_app_attach_ans(p2p_node *n, void *user, enum p2p_txn_status st,
 	return;
 fail:
 	free(mem);
-	app_unlink(f, a);
-	app_destroy(a);
-	app_failed(f, &peer, 480, why);
+	app_gone(a, why);
 }
 
-/* Queue bytes for peer, AppAttaching first when no connection exists. */
-static void
-app_send(sip_front *f, const p2p_id *peer, const char *buf, size_t len)
+/* Send an AppAttach for a's peer: over ICE when the overlay uses it. */
+static int
+app_attach(sip_front *f, sip_app *a)
 {
-	sip_app *a = app_find(f, peer, 0);
 	p2p_dest d;
 	p2p_wbuf w;
 	int rc;
 
+	if (f->n->ice != NULL)
+		return ice_send_app_attach(f->n, &a->peer, P2P_APP_SIP,
+		    on_app_path, a->id);
+	memset(&d, 0, sizeof(d));
+	d.type = P2P_DEST_NODE;
+	d.node = a->peer;
+	p2p_w_init(&w, 128);
+	rc = app_attach_body(f, &w, 1);
+	if (rc == 0)
+		rc = route_request(f->n, &d, 1, P2P_APP_ATTACH_REQ, &w, NULL, 0,
+		    NULL, on_app_attach_ans, (void *)(uintptr_t)a->id);
+	p2p_w_free(&w);
+	return rc;
+}
+
+/* Send a message to peer, AppAttaching first when no connection exists. */
+static void
+app_send(sip_front *f, const p2p_id *peer, const char *buf, size_t len)
+{
+	sip_app *a = app_find(f, peer, 0);
+
 	if (a != NULL && a->open) {
-		a->last_ms = now_ms(f);
-		(void)p2p_tls_write(a->conn, buf, len);
+		app_write(a, (const uint8_t *)buf, len);
 		return;
 	}
 	if (a == NULL) {
-		if ((a = calloc(1, sizeof(*a))) == NULL)
+		if ((a = app_new(f, peer, 1, f->n->ice != NULL ? SIP_ICE_MS :
+		    SIP_ATTACH_MS)) == NULL)
 			return;
-		a->f = f;
-		a->peer = *peer;
-		a->outbound = 1;
-		a->id = ++f->next_id;
-		a->until_ms = now_ms(f) + SIP_ATTACH_MS;
-		a->next = f->apps;
-		f->apps = a;
-		memset(&d, 0, sizeof(d));
-		d.type = P2P_DEST_NODE;
-		d.node = *peer;
-		p2p_w_init(&w, 128);
-		rc = app_attach_body(f, &w, 1);
-		if (rc == 0)
-			rc = route_request(f->n, &d, 1, P2P_APP_ATTACH_REQ, &w,
-			    NULL, 0, NULL, on_app_attach_ans,
-			    (void *)(uintptr_t)a->id);
-		p2p_w_free(&w);
-		if (rc != 0) {
+		if (app_attach(f, a) != 0) {
 			app_unlink(f, a);
 			app_destroy(a);
 			app_failed(f, peer, 480, "AppAttach could not be sent");
 			return;
 		}
 	}
-	if (a->qlen + len > SIP_MAX_QUEUE)
-		return;
-	if (a->qlen + len > a->qcap) {
-		size_t cap = a->qcap ? a->qcap : 4096;
-		uint8_t *nq;
-		while (cap < a->qlen + len)
-			cap *= 2;
-		if ((nq = realloc(a->q, cap)) == NULL)
-			return;
-		a->q = nq;
-		a->qcap = cap;
-	}
-	memcpy(a->q + a->qlen, buf, len);
-	a->qlen += len;
+	app_queue(a, (const uint8_t *)buf, len);
 }
 
 void
@@ -1022,9 +1279,14 @@ sip_app_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		    "AppAttach to oneself");
 		return;
 	}
-	if (pick_candidate(&aa) == NULL) {
+	if (n->ice != NULL && pick_candidate(&aa, P2P_LINK_DTLS_UDP_SR) !=
+	    NULL) {
+		ice_on_app_attach(n, from, m, who, &aa, on_app_path);
+		return;
+	}
+	if (pick_candidate(&aa, P2P_LINK_TLS_TCP_FH_NO_ICE) == NULL) {
 		(void)route_error(n, from, m, P2P_ERR_INCOMPATIBLE,
-		    "no TLS-TCP-FH-NO-ICE candidate");
+		    "no usable candidate");
 		return;
 	}
 	p2p_w_init(&w, 128);
@@ -2017,17 +2279,15 @@ sip_tick(p2p_node *n, uint64_t now)
 	}
 	for (sip_app *a = f->apps, *nx; a != NULL; a = nx) {
 		nx = a->next;
-		if (a->open && a->conn != NULL &&
+		if (a->open && app_has_transport(a) &&
 		    now - a->last_ms > SIP_APP_IDLE_MS) {
-			p2p_tls_close_reason(a->conn, "idle");
-		} else if (!a->open && a->conn == NULL && now >= a->until_ms) {
-			p2p_id peer = a->peer;
-			app_unlink(f, a);
-			app_destroy(a);
-			app_failed(f, &peer, 480, "AppAttach timed out");
-		} else if (!a->open && a->conn != NULL && now >= a->until_ms +
-		    SIP_ATTACH_MS) {
-			p2p_tls_close_reason(a->conn, "not up in time");
+			app_close(a, "idle");
+		} else if (!a->open && !app_has_transport(a) &&
+		    now >= a->until_ms) {
+			app_gone(a, "AppAttach timed out");
+		} else if (!a->open && app_has_transport(a) && now >=
+		    a->until_ms + SIP_ATTACH_MS) {
+			app_close(a, "not up in time");
 		}
 	}
 	for (sip_sub **pp = &f->subs; *pp != NULL;) {
@@ -2481,8 +2741,8 @@ sip_stop(p2p_node *n)
 	f->app_listener = NULL;
 	for (sip_app *a = f->apps, *nx; a != NULL; a = nx) {
 		nx = a->next;
-		if (a->conn != NULL) {
-			p2p_tls_close(a->conn);
+		if (app_has_transport(a)) {
+			app_close(a, "the node is stopping");
 		} else {
 			app_unlink(f, a);
 			app_destroy(a);
@@ -2536,6 +2796,10 @@ sip_free(p2p_node *n)
 		p2p_tls_ctx_free(f->app_srv);
 	if (f->app_cli != NULL)
 		p2p_tls_ctx_free(f->app_cli);
+	if (f->app_dsrv != NULL)
+		p2p_tls_ctx_free(f->app_dsrv);
+	if (f->app_dcli != NULL)
+		p2p_tls_ctx_free(f->app_dcli);
 	free(f);
 	n->sip = NULL;
 }
@@ -2559,9 +2823,9 @@ sip_next_due(p2p_node *n, uint64_t now)
 		if (u->expires_ms < t)
 			t = u->expires_ms;
 	for (sip_app *a = f->apps; a != NULL; a = a->next) {
-		if (a->open && a->conn != NULL)
+		if (a->open && app_has_transport(a))
 			at = a->last_ms + SIP_APP_IDLE_MS + 1;
-		else if (!a->open && a->conn == NULL)
+		else if (!a->open && !app_has_transport(a))
 			at = a->until_ms;
 		else if (!a->open)
 			at = a->until_ms + SIP_ATTACH_MS;

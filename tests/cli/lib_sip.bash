@@ -19,6 +19,11 @@
 # directory made by baresip_start. Every process is recorded by PID in
 # NT_PIDS, which node_teardown kills (never by name). Every wait is a
 # bounded poll; NT_SCALE multiplies the bounds.
+#
+# SIP_EXEC is a command prefix for the user agents and the probes of
+# their ports (SIPp, p2p-call, ss, the free-port probe): empty on the
+# loopback, `ip netns exec NS` to run them inside a NAT lab's namespace
+# (tests/nat/lab.bash) next to the node they use. sip_setup empties it.
 
 # Variables set here are read by the tests.
 # shellcheck disable=SC2034
@@ -33,11 +38,13 @@ SIP_DOMAIN=test.p2psip
 
 SIP_UDP=()	# node index -> "127.0.0.1:port" of its front (UDP)
 SIP_TCP=()	# node index -> "127.0.0.1:port" of its front (TCP)
+SIP_EXEC=()	# command prefix of user agents (see above)
 
 sip_setup() {
 	node_setup
 	SIP_UDP=()
 	SIP_TCP=()
+	SIP_EXEC=()
 	SIPP_EXIT=
 }
 
@@ -179,7 +186,7 @@ sip_front_port() {
 
 # sip_free_udp_port: a UDP port on 127.0.0.1 that was free a moment ago.
 sip_free_udp_port() {
-	python3 -c 'import socket
+	"${SIP_EXEC[@]}" python3 -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
@@ -192,7 +199,7 @@ sip_wait_udp() {
 	local port=$1 secs=$((${2:-10} * NT_SCALE))
 	SECONDS=0
 	while [ "$SECONDS" -lt "$secs" ]; do
-		ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
+		"${SIP_EXEC[@]}" ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
 		sleep 0.1
 	done
 	echo "nothing listens on UDP port $port after ${secs}s" >&2
@@ -228,7 +235,8 @@ sipp_run() {
 	mapfile -t args < <(_sipp_args "$name")
 	SIPP_EXIT=0
 	(cd "$NT_DIR" && exec timeout -k 5 $((180 * NT_SCALE)) \
-	    sipp -sf "$SIP_SCEN/$scen.xml" "${args[@]}" "$@") \
+	    "${SIP_EXEC[@]}" sipp -sf "$SIP_SCEN/$scen.xml" "${args[@]}" \
+	    "$@") \
 	    >"$NT_DIR/sipp-$name.out" 2>&1 3>&- </dev/null || SIPP_EXIT=$?
 	return 0
 }
@@ -239,7 +247,7 @@ sipp_start() {
 	local name=$1 scen=$2 args
 	shift 2
 	mapfile -t args < <(_sipp_args "$name")
-	sipp -sf "$SIP_SCEN/$scen.xml" "${args[@]}" "$@" \
+	"${SIP_EXEC[@]}" sipp -sf "$SIP_SCEN/$scen.xml" "${args[@]}" "$@" \
 	    >"$NT_DIR/sipp-$name.out" 2>&1 3>&- </dev/null &
 	SIPP_PID=$!
 	NT_PIDS+=("$SIPP_PID")
@@ -299,6 +307,17 @@ sip_call() {
 	sipp_run "$name" uac -s "$callee" -key caller "$(sip_name "$i")" \
 	    -p "$port" -m 1 -d "$pause" -timeout 60s -timeout_error \
 	    "${SIP_UDP[$i]}"
+}
+
+# sip_call_ok UAC UAS: after sip_call UAC and a background UAS (sipp_start
+# UAS, SIPP_PID): each made one successful call; the caller heard 180 and
+# 200 twice (the INVITE's and the BYE's).
+sip_call_ok() {
+	[ "$SIPP_EXIT" -eq 0 ] && [ "$(sipp_calls "$1")" = "1 0" ] &&
+	[ "$(sipp_received "$1" 180)" -ge 1 ] &&
+	[ "$(sipp_received "$1" 200)" -ge 2 ] &&
+	sipp_wait "$SIPP_PID" 30 && [ "$SIPP_EXIT" -eq 0 ] &&
+	[ "$(sipp_calls "$2")" = "1 0" ]
 }
 
 # sip_lookup_wait I AOR [SECONDS]: poll node I's "sip.lookup" until the
@@ -491,7 +510,7 @@ baresip_wait() {
 call_start() {
 	local name=$1 i=$2
 	shift 2
-	p2p-call --dir "$(node_dir "$i")" "$@" \
+	"${SIP_EXEC[@]}" p2p-call --dir "$(node_dir "$i")" "$@" \
 	    >"$NT_DIR/$name.events" 2>"$NT_DIR/$name.log" 3>&- </dev/null &
 	CALL_PID=$!
 	NT_PIDS+=("$CALL_PID")

@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# Calls between users behind two different NATs (tests/nat/lab.bash): the
+# overlay uses ICE, so the caller's node AppAttaches to the callee's over
+# ICE (server-reflexive candidates from the lab's STUN server) and SIP
+# flows over DTLS on the selected pair, between the two routers' public
+# addresses. The user agents (SIPp, p2p-call) run inside the namespace of
+# their node and reach its SIP front on that namespace's loopback.
+# Skipped where the machine does not allow network namespaces and
+# iptables.
+
+load lib_sip
+load ../nat/lab
+
+setup() {
+	sip_setup
+	sip_have_front || skip "p2p-node has no --sip (SIP front not built)"
+	lab_check || skip "$LAB_WHY"
+}
+
+teardown() {
+	lab_down
+	sip_teardown
+}
+
+# nat_sip_overlay: a bootstrap peer on the public segment, node 1 behind
+# NAT a and node 2 behind NAT b, each of these two with a SIP front on
+# its namespace's loopback.
+nat_sip_overlay() {
+	lab_up eim
+	lab_turn_start "$NT_DIR"
+	node_overlay 3 --ice --stun "$LAB_PUB:3478"
+	lab_node 0 pub "$LAB_PUB"
+	lab_node 1 a "$LAB_A" "${NT_NODE_ADDR[0]}" --sip 127.0.0.1:0
+	lab_node 2 b "$LAB_B" "${NT_NODE_ADDR[0]}" --sip 127.0.0.1:0
+	sip_read_front 1
+	sip_read_front 2
+	node_wait_ring 120
+}
+
+# in_ns NS: user agents from now on run in lab namespace NS.
+in_ns() {
+	SIP_EXEC=(ip netns exec "$(lab_ns "$1")")
+}
+
+# appattach_over_ice I J ROUTER: node I's SIP connection to node J is an
+# AppAttach over ICE whose pair ends at ROUTER (J's NAT), with DTLS open.
+appattach_over_ice() {
+	local id=${NT_NODE_ID[$2]:0:8}
+	grep -qE "AppAttach ICE with $id: [a-z]+ [0-9.:]+ -> [a-z]+ $3:" \
+	    "$(node_log "$1")" &&
+	grep -q "sip: connection with node $id open (DTLS over ICE)" \
+	    "$(node_log "$1")"
+}
+
+@test "SIPp behind NAT a calls SIPp behind NAT b: AppAttach over ICE, SIP over DTLS, INVITE/180/200/ACK, BYE/200" {
+	local up
+	nat_sip_overlay
+
+	# The callee registers at node 2 from the port its UAS listens on.
+	in_ns b
+	up=$(sip_free_udp_port)
+	sip_register reg2 2 "$(sip_name 2)" "$up"
+	[ "$SIPP_EXIT" -eq 0 ]
+	sip_lookup_wait 1 "$(sip_aor 2)" 30
+	sipp_start uas uas -p "$up" -m 1 -timeout 90s -timeout_error
+	sip_wait_udp "$up"
+
+	in_ns a
+	sip_call uac 1 "$(sip_name 2)" 1000
+	sip_call_ok uac uas
+
+	# Both nodes are behind NATs: only ICE could have made the path.
+	appattach_over_ice 1 2 "$LAB_R2"
+	appattach_over_ice 2 1 "$LAB_R1"
+	grep -q "^INVITE " "$NT_DIR/sipp-uas.msg"
+	grep -q "^BYE " "$NT_DIR/sipp-uas.msg"
+}
+
+@test "p2p-call users behind two NATs exchange instant messages both ways" {
+	local pa pb
+	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
+	nat_sip_overlay
+
+	in_ns a
+	call_start wait1 1 answer --json
+	pa=$CALL_PID
+	in_ns b
+	call_start wait2 2 answer --json
+	pb=$CALL_PID
+	call_wait_event wait1 registered 30 "$pa"
+	call_wait_event wait2 registered 30 "$pb"
+	sip_lookup_wait 1 "$(sip_aor 2)" 30
+	sip_lookup_wait 2 "$(sip_aor 1)" 30
+
+	in_ns a
+	run "${SIP_EXEC[@]}" p2p-call --dir "$(node_dir 1)" message \
+	    "$(sip_aor 2)" "from behind NAT a"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	call_wait_event wait2 message 30 "$pb"
+	jq -r 'select((.event // .type) == "message") | .text' \
+	    "$NT_DIR/wait2.events" | grep -qx "from behind NAT a"
+
+	in_ns b
+	run "${SIP_EXEC[@]}" p2p-call --dir "$(node_dir 2)" message \
+	    "$(sip_aor 1)" "from behind NAT b"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	call_wait_event wait1 message 30 "$pa"
+	jq -r 'select((.event // .type) == "message") | .text' \
+	    "$NT_DIR/wait1.events" | grep -qx "from behind NAT b"
+
+	appattach_over_ice 1 2 "$LAB_R2"
+}
