@@ -14,7 +14,8 @@
  *                 framing, the connection table
  *   node_route.c  receiving, forwarding and originating messages: via and
  *                 destination lists, TTL, signatures, transactions,
- *                 reassembly of fragmented messages (frag.h)
+ *                 reassembly of fragmented messages (frag.h), answers
+ *                 kept for retransmitted requests (anscache.h)
  *   node_topo.c   Attach, Join, Update, Leave, Ping, Probe, RouteQuery
  *                 and the Chord events they drive
  *   node_ctl.c    the JSON-RPC methods of the control socket
@@ -204,6 +205,7 @@ typedef struct p2p_node {
 	uint64_t client_check_ms;	/* next check of the admitting peer */
 	int client_moving;	/* an Update said another peer owns us */
 	struct p2p_reasm *reasm;	/* node_route.c, made on first use */
+	struct p2p_anscache *anscache;	/* node_route.c: answers kept */
 	struct ice_state *ice;		/* node_ice.c; NULL with no-ice */
 	char *cfg_doc;		/* the signed document of cfg */
 	size_t cfg_doc_len;

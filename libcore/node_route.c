@@ -15,6 +15,13 @@
  * Answers retrace the request: their destination list is the hop the
  * request came from followed by the request's via list reversed.
  *
+ * Every answer this node gives to a request delivered to it is kept for
+ * the request's lifetime (anscache.h): an end-to-end retransmission of
+ * the request (same transaction id, signer and code) gets the same answer
+ * bytes again, under a forwarding header that retraces the copy's own
+ * path, and is not handled twice; a copy of a request still being
+ * answered (an Attach or AppAttach gathering ICE candidates) is ignored.
+ *
  * A client (node_client.c) sends everything that is not for itself or a
  * node it is linked to over its one link, and forwards nothing it
  * receives: a message it cannot deliver to itself is refused.
@@ -30,6 +37,7 @@
  * one hop), else the peer of the link it came on.
  */
 #include "node_int.h"
+#include "anscache.h"
 #include "frag.h"
 
 #include <stdlib.h>
@@ -37,6 +45,8 @@
 
 #define REASM_MAX_MSGS	32		/* messages in progress */
 #define REASM_MIN_BYTES	(256 * 1024)	/* held at least this much */
+#define ANS_MAX_ENTRIES	1024		/* answers kept (anscache.h) */
+#define ANS_MIN_BYTES	(1024 * 1024)	/* their bytes, at least */
 
 enum { R_NONE = 0, R_LOCAL, R_LINK };
 
@@ -53,6 +63,10 @@ static const p2p_sig_who *cur_who;
 
 static void deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf,
     size_t len);
+static int anscache_seen(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who);
+static void anscache_keep(p2p_node *n, p2p_link *from, const p2p_msg *req,
+    uint16_t code, const uint8_t *buf, size_t len);
 static void answer_decode_error(p2p_node *n, p2p_link *from,
     const uint8_t *buf, size_t len, const p2p_err *e);
 
@@ -265,6 +279,8 @@ route_free(p2p_node *n)
 {
 	p2p_reasm_free(n->reasm);
 	n->reasm = NULL;
+	p2p_anscache_free(n->anscache);
+	n->anscache = NULL;
 }
 
 /* A fragment for this node: hold it, and deliver the message once whole. */
@@ -427,7 +443,8 @@ deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
 	}
 	n->st.delivered++;
 	if (p2p_code_is_request(m.code)) {
-		if (cfg_check_request(n, from, &m, &who) == 0)
+		if (anscache_seen(n, from, &m, &who) == 0 &&
+		    cfg_check_request(n, from, &m, &who) == 0)
 			topo_request(n, from, &m, &who);
 	} else {
 		p2p_txn *x = p2p_txn_find(&n->txns, m.transaction_id);
@@ -605,6 +622,39 @@ route_answer_ext(p2p_node *n, p2p_link *from, const p2p_msg *req,
 	    NULL, 0);
 }
 
+/* The forwarding header of an answer to req (dest has room for
+ * req->nvia + 1 entries). */
+static void
+answer_header(p2p_node *n, p2p_link *from, const p2p_msg *req, p2p_msg *m,
+    p2p_dest *dest)
+{
+	size_t nd = 0;
+
+	if (from == NULL)
+		p2p_dest_node(&dest[nd++], &n->ident.node);
+	else
+		p2p_dest_node(&dest[nd++], &from->peer);
+	for (size_t i = req->nvia; i > 0; i--)
+		dest[nd++] = req->via[i - 1];
+	msg_base(n, m);
+	m->transaction_id = req->transaction_id;
+	m->dest = dest;
+	m->ndest = nd;
+}
+
+/* Send an encoded answer whose header is m back the way it must go. */
+static int
+answer_send(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len,
+    p2p_msg *m)
+{
+	if (from == NULL) {
+		deliver_local(n, NULL, buf, len);
+		return 0;
+	}
+	return from->open ? link_send(from, buf, len) :
+	    route_out(n, buf, len, m, NULL);
+}
+
 int
 route_answer_full(p2p_node *n, p2p_link *from, const p2p_msg *req,
     uint16_t code, const uint8_t *body, size_t len, const p2p_msg_ext *exts,
@@ -613,22 +663,12 @@ route_answer_full(p2p_node *n, p2p_link *from, const p2p_msg *req,
 	p2p_msg m;
 	p2p_wbuf w;
 	p2p_dest *dest;
-	size_t nd = 0;
 	int rc = -1;
 
 	dest = calloc(req->nvia + 1, sizeof(*dest));
 	if (dest == NULL)
 		return -1;
-	if (from == NULL)
-		p2p_dest_node(&dest[nd++], &n->ident.node);
-	else
-		p2p_dest_node(&dest[nd++], &from->peer);
-	for (size_t i = req->nvia; i > 0; i--)
-		dest[nd++] = req->via[i - 1];
-	msg_base(n, &m);
-	m.transaction_id = req->transaction_id;
-	m.dest = dest;
-	m.ndest = nd;
+	answer_header(n, from, req, &m, dest);
 	m.code = code;
 	m.body.p = body;
 	m.body.len = len;
@@ -641,14 +681,8 @@ route_answer_full(p2p_node *n, p2p_link *from, const p2p_msg *req,
 		node_log(n, NLOG_INFO, "%s of %zu bytes exceeds max-message-size",
 		    p2p_code_name(code) ? p2p_code_name(code) : "answer", w.len);
 	} else if (p2p_w_ok(&w) && w.len > 0) {
-		if (from == NULL) {
-			deliver_local(n, NULL, w.p, w.len);
-			rc = 0;
-		} else {
-			p2p_link *l = from->open ? from : NULL;
-			rc = l != NULL ? link_send(l, w.p, w.len) :
-			    route_out(n, w.p, w.len, &m, NULL);
-		}
+		anscache_keep(n, from, req, code, w.p, w.len);
+		rc = answer_send(n, from, w.p, w.len, &m);
 		if (rc == 0)
 			diag_count_msg(n, code, 1);
 	}
@@ -701,6 +735,8 @@ route_tick(p2p_node *n, uint64_t now)
 	size_t k;
 
 	(void)p2p_txn_tick(&n->txns, now, resend, n);
+	if (n->anscache != NULL)
+		(void)p2p_anscache_expire(n->anscache, now);
 	if (n->reasm != NULL &&
 	    (k = p2p_reasm_expire(n->reasm, now)) > 0)
 		node_log(n, NLOG_INFO, "%zu fragmented message%s dropped "
@@ -737,4 +773,128 @@ route_error_info(const p2p_msg *ans, uint16_t *code, char *text, size_t cap)
 		    (char)er.info.p[i] : '?';
 	text[k] = '\0';
 	return 0;
+}
+
+/* ---- answers kept for retransmitted requests (anscache.h) ---- */
+
+static p2p_anscache *
+anscache_get(p2p_node *n)
+{
+	p2p_anscache_limits lim;
+
+	if (n->anscache == NULL) {
+		memset(&lim, 0, sizeof(lim));
+		lim.max_entries = ANS_MAX_ENTRIES;
+		/* Room for answers of max-message-size (anscache keeps
+		 * none over an eighth of the whole). */
+		lim.max_bytes = 8 * max_msg(n) > ANS_MIN_BYTES ?
+		    8 * max_msg(n) : ANS_MIN_BYTES;
+		lim.max_age_ms = n->txns.params.lifetime_ms;
+		n->anscache = p2p_anscache_new(&lim);
+	}
+	return n->anscache;
+}
+
+/* The node a request came from as its answer's header sees it: the first
+ * via entry, else the previous hop (this node for its own request). */
+static void
+req_origin(p2p_node *n, p2p_link *from, const p2p_msg *m, p2p_id *o)
+{
+	if (m->nvia > 0 && m->via[0].type == P2P_DEST_NODE)
+		*o = m->via[0].node;
+	else if (from != NULL)
+		*o = from->peer;
+	else
+		*o = n->ident.node;
+}
+
+/* The kept answer again, to a copy m of the request it answered. */
+static void
+answer_again(p2p_node *n, p2p_link *from, const p2p_msg *m, p2p_bytes ans)
+{
+	p2p_msg h;
+	p2p_wbuf w;
+	p2p_dest *dest;
+
+	if ((dest = calloc(m->nvia + 1, sizeof(*dest))) == NULL)
+		return;
+	answer_header(n, from, m, &h, dest);
+	p2p_w_init(&w, ans.len + 256);
+	if (p2p_msg_encode_fwd(&w, &h, ans) == 0 &&
+	    answer_send(n, from, w.p, w.len, &h) == 0)
+		diag_count_msg(n, peek_code(ans), 1);
+	p2p_w_free(&w);
+	free(dest);
+}
+
+/* A request delivered here: 0 when it is to be handled; 1 when it is a
+ * copy of one already answered (answered again) or still being answered
+ * (ignored). */
+static int
+anscache_seen(p2p_node *n, p2p_link *from, const p2p_msg *m,
+    const p2p_sig_who *who)
+{
+	p2p_anscache *c = anscache_get(n);
+	p2p_anscache_req r;
+	const uint8_t *kept;
+	size_t len;
+	uint8_t *copy;
+	const char *name = p2p_code_name(m->code) ? p2p_code_name(m->code) :
+	    "request";
+
+	if (c == NULL)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.tid = m->transaction_id;
+	r.code = m->code;
+	r.signer = who->node;
+	req_origin(n, from, m, &r.origin);
+	r.sig_fp = p2p_anscache_fp(m->sig.value.p, m->sig.value.len);
+	switch (p2p_anscache_request(c, &r, node_now(n), &kept, &len)) {
+	case P2P_ANSCACHE_NEW:
+		return 0;
+	case P2P_ANSCACHE_PENDING:
+		node_log(n, NLOG_DEBUG, "%s retransmitted while being "
+		    "answered: ignored", name);
+		return 1;
+	default:
+		break;
+	}
+	node_log(n, NLOG_DEBUG, "%s retransmitted: answered again", name);
+	/* Sending may deliver here and change the cache: send a copy. */
+	if ((copy = malloc(len)) != NULL) {
+		memcpy(copy, kept, len);
+		answer_again(n, from, m, (p2p_bytes){ copy, len });
+		free(copy);
+	}
+	return 1;
+}
+
+/* An answer (encoded in buf) about to go to req: kept when req is a
+ * request delivered here whose answer is pending. req may be one a
+ * handler rebuilt from kept state (no code, no signature). */
+static void
+anscache_keep(p2p_node *n, p2p_link *from, const p2p_msg *req, uint16_t code,
+    const uint8_t *buf, size_t len)
+{
+	p2p_anscache *c = n->anscache;
+	uint16_t rcode = req->code != 0 ? req->code :
+	    code != P2P_ERROR ? (uint16_t)(code - 1) : 0;
+	uint64_t fp = req->sig.value.len > 0 ?
+	    p2p_anscache_fp(req->sig.value.p, req->sig.value.len) : 0;
+	p2p_arena a;
+	void *mem;
+	p2p_msg h;
+	p2p_bytes payload;
+	p2p_err e = { 0 };
+	p2p_id origin;
+
+	req_origin(n, from, req, &origin);
+	if (c == NULL || !p2p_anscache_pending(c, req->transaction_id, rcode,
+	    fp, &origin) || (mem = arena_for(&a, len)) == NULL)
+		return;
+	if (p2p_fwd_decode(buf, len, NULL, &a, &h, &payload, &e) == 0)
+		(void)p2p_anscache_answer(c, req->transaction_id, rcode, fp,
+		    &origin, payload.p, payload.len);
+	free(mem);
 }

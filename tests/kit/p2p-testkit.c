@@ -24,18 +24,21 @@
  *       TURN-SERVICE and the private ones.
  *
  *   p2p-testkit send --dir NODEDIR --to IP:PORT
- *                    --msg ping|join-other|store-forged|attach-udp|
- *                    config-update
+ *                    --msg ping|join-other|store-forged|store-append|
+ *                    attach-udp|config-update
  *                    [--dest NODE-ID] [--corrupt-signature] [--timeout S]
  *                    [--pad N] [--resource NAME]
  *                    [--fragment MTU [--drop-last]] [--config FILE]
+ *                    [--repeat N]
  *       Open a TLS link with NODEDIR's identity, send one request to the
  *       node at the other end and print what came back: "answer <Code>",
  *       "error <Error_Name> <text>", "closed <reason>" or "timeout".
  *       join-other is a JoinReq naming a Node-ID other than the signer's;
  *       store-forged is a StoreReq of a value under the identity's own
  *       user name (kind "single") whose StoredData signature has one bit
- *       flipped, sent to the Resource-ID;
+ *       flipped, sent to the Resource-ID; store-append is a valid
+ *       StoreReq appending "appended" to the identity's own array (kind
+ *       "array", index 0xffffffff), sent to the Resource-ID;
  *       --dest NODE-ID addresses the request to that Node-ID instead
  *       (by default the node at the other end, store-forged the
  *       Resource-ID);
@@ -51,6 +54,12 @@
  *       message as fragments of at most MTU bytes (frag.h), and with
  *       --drop-last all of them but the last. The number of fragments
  *       sent goes to standard error.
+ *       --repeat N sends the same message (same transaction id, same
+ *       bytes: an end-to-end retransmission) N times, each once the
+ *       answer to the one before came, and prints a line per answer;
+ *       each answer line then ends with a digest (SHA-256, 16 hex
+ *       digits) of the answer's contents and signature, so that two
+ *       answers can be told equal or not.
  *       Exit 0 when an answer (or Error) came, 1 otherwise.
  */
 #include <getopt.h>
@@ -73,6 +82,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/evp.h>
 
 static void
 die(const char *what, const p2p_err *e)
@@ -416,6 +426,9 @@ static struct {
 	uint32_t seq;
 	uint16_t config_seq;	/* of NODEDIR/overlay.xml */
 	const char *config_file;
+	unsigned repeat, answers;	/* --repeat; answers printed */
+	uint8_t *wire;		/* the encoded message, for --repeat */
+	size_t wirelen;
 	int done;
 	int rc;
 	uint8_t rx[1 << 16];
@@ -441,6 +454,54 @@ k_frame(const uint8_t *msg, size_t len, void *arg)
 	p2p_tls_write(arg, f.p, f.len);
 	p2p_w_free(&f);
 	return 0;
+}
+
+/* A StoreReq of one value under the identity's own user name, to its
+ * Resource-ID; forge flips a bit of the value's signature. */
+static void
+store_body(p2p_wbuf *body, p2p_msg *m, uint32_t kind,
+    enum p2p_data_model model, const char *value, int forge)
+{
+	static p2p_stored_data sd;
+	static p2p_kind_data kd;
+	static p2p_store_req sr;
+	static p2p_sigbuf vsb;
+	static p2p_id rid;
+	static p2p_dest rd;
+	p2p_err e = { 0 };
+	p2p_wbuf in;
+	const char *user = S.id.info.user;
+
+	p2p_id_from_name(&rid, user, strlen(user));
+	memset(&sd, 0, sizeof(sd));
+	sd.storage_time = (uint64_t)time(NULL) * 1000;
+	sd.lifetime = 60;
+	if (model == P2P_MODEL_ARRAY)
+		sd.value.index = P2P_ARRAY_APPEND;
+	sd.value.data.exists = 1;
+	sd.value.data.value.p = (const uint8_t *)value;
+	sd.value.data.value.len = strlen(value);
+	sd.sig.signer = S.id.signer;
+	p2p_w_init(&in, 256);
+	if (p2p_stored_data_sig_input(&in, (p2p_bytes){ rid.b,
+	    P2P_ID_LEN }, kind, model, &sd) != 0 ||
+	    p2p_sign_data(&S.id, in.p, in.len, &sd.sig, &vsb, &e) != 0)
+		die("stored data signature", &e);
+	p2p_w_free(&in);
+	if (forge)
+		vsb.b[sd.sig.value.len / 2] ^= 0x01;
+	kd.kind = kind;
+	kd.model = model;
+	kd.values = &sd;
+	kd.nvalues = 1;
+	sr.resource.p = rid.b;
+	sr.resource.len = P2P_ID_LEN;
+	sr.kinds = &kd;
+	sr.nkinds = 1;
+	m->code = P2P_STORE_REQ;
+	p2p_store_req_encode(body, &sr);
+	p2p_dest_resource(&rd, &rid);
+	m->dest = &rd;
 }
 
 static void
@@ -488,42 +549,11 @@ k_open(p2p_tls_conn *c)
 		m.code = P2P_JOIN_REQ;
 		p2p_join_req_encode(&body, &jr);
 	} else if (strcmp(S.msg, "store-forged") == 0) {
-		static p2p_stored_data sd;
-		static p2p_kind_data kd;
-		static p2p_store_req sr;
-		static p2p_sigbuf vsb;
-		static p2p_id rid;
-		static p2p_dest rd;
-		p2p_wbuf in;
-		const char *user = S.id.info.user;
-
-		p2p_id_from_name(&rid, user, strlen(user));
-		memset(&sd, 0, sizeof(sd));
-		sd.storage_time = (uint64_t)time(NULL) * 1000;
-		sd.lifetime = 60;
-		sd.value.data.exists = 1;
-		sd.value.data.value.p = (const uint8_t *)"forged";
-		sd.value.data.value.len = 6;
-		sd.sig.signer = S.id.signer;
-		p2p_w_init(&in, 256);
-		if (p2p_stored_data_sig_input(&in, (p2p_bytes){ rid.b,
-		    P2P_ID_LEN }, 0xf0000001u, P2P_MODEL_SINGLE, &sd) != 0 ||
-		    p2p_sign_data(&S.id, in.p, in.len, &sd.sig, &vsb, &e) != 0)
-			die("stored data signature", &e);
-		p2p_w_free(&in);
-		vsb.b[sd.sig.value.len / 2] ^= 0x01;	/* the forgery */
-		kd.kind = 0xf0000001u;
-		kd.model = P2P_MODEL_SINGLE;
-		kd.values = &sd;
-		kd.nvalues = 1;
-		sr.resource.p = rid.b;
-		sr.resource.len = P2P_ID_LEN;
-		sr.kinds = &kd;
-		sr.nkinds = 1;
-		m.code = P2P_STORE_REQ;
-		p2p_store_req_encode(&body, &sr);
-		p2p_dest_resource(&rd, &rid);
-		m.dest = &rd;
+		store_body(&body, &m, 0xf0000001u, P2P_MODEL_SINGLE, "forged",
+		    1);
+	} else if (strcmp(S.msg, "store-append") == 0) {
+		store_body(&body, &m, 0xf0000002u, P2P_MODEL_ARRAY, "appended",
+		    0);
 	} else if (strcmp(S.msg, "attach-udp") == 0) {
 		static const uint8_t lo[4] = { 127, 0, 0, 1 };
 		static p2p_ice_cand uc;
@@ -565,8 +595,8 @@ k_open(p2p_tls_conn *c)
 		p2p_config_update_req_encode(&body, &q);
 		free(doc);
 	} else {
-		die("--msg: ping, join-other, store-forged, attach-udp or "
-		    "config-update", NULL);
+		die("--msg: ping, join-other, store-forged, store-append, "
+		    "attach-udp or config-update", NULL);
 	}
 	if (S.has_dest) {
 		p2p_dest_node(&d, &S.dest);
@@ -600,8 +630,31 @@ k_open(p2p_tls_conn *c)
 	} else if (k_frame(w.p, w.len, c) != 0) {
 		die("encode", NULL);
 	}
+	if (S.repeat > 1) {
+		if ((S.wire = malloc(w.len)) == NULL)
+			die("memory", NULL);
+		memcpy(S.wire, w.p, w.len);
+		S.wirelen = w.len;
+	}
 	p2p_w_free(&body);
 	p2p_w_free(&w);
+}
+
+/* --repeat: the first 16 hex digits of SHA-256(contents || signature). */
+static void
+answer_digest(const p2p_msg *m, char out[17])
+{
+	uint8_t h[EVP_MAX_MD_SIZE];
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+
+	if (x == NULL || EVP_DigestInit_ex(x, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(x, m->raw_contents.p, m->raw_contents.len) != 1 ||
+	    EVP_DigestUpdate(x, m->sig.value.p, m->sig.value.len) != 1 ||
+	    EVP_DigestFinal_ex(x, h, NULL) != 1)
+		die("SHA-256", NULL);
+	EVP_MD_CTX_free(x);
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
 static void
@@ -644,18 +697,31 @@ k_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
 				finish(c, 1);
 				return;
 			}
+			char dg[17] = "";
+			if (S.repeat > 1)
+				answer_digest(&m, dg);
 			if (m.code == P2P_ERROR) {
 				p2p_error_resp er;
 				if (p2p_error_decode(m.body, &a, &er, &e) == 0)
-					printf("error %s %.*s\n",
+					printf("error %s %.*s%s%s\n",
 					    p2p_error_name(er.code) ?
 					    p2p_error_name(er.code) : "?",
-					    (int)er.info.len, er.info.p);
+					    (int)er.info.len, er.info.p,
+					    *dg ? " " : "", dg);
 			} else {
-				printf("answer %s\n", p2p_code_name(m.code) ?
-				    p2p_code_name(m.code) : "?");
+				printf("answer %s%s%s\n", p2p_code_name(m.code) ?
+				    p2p_code_name(m.code) : "?",
+				    *dg ? " " : "", dg);
 			}
 			fflush(stdout);
+			if (++S.answers < S.repeat) {
+				/* the same request again */
+				memmove(S.rx, S.rx + used, S.rxlen - used);
+				S.rxlen -= used;
+				if (k_frame(S.wire, S.wirelen, c) != 0)
+					die("encode", NULL);
+				continue;
+			}
 			finish(c, 0);
 			return;
 		}
@@ -705,6 +771,7 @@ cmd_send(int argc, char **argv)
 		{ "drop-last", no_argument, NULL, 'l' },
 		{ "resource", required_argument, NULL, 'r' },
 		{ "config", required_argument, NULL, 'C' },
+		{ "repeat", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *to = NULL;
@@ -749,6 +816,7 @@ cmd_send(int argc, char **argv)
 		case 'l': S.drop_last = 1; break;
 		case 'r': S.resource = optarg; break;
 		case 'C': S.config_file = optarg; break;
+		case 'R': S.repeat = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
@@ -796,6 +864,7 @@ cmd_send(int argc, char **argv)
 	EVP_PKEY_free(k);
 	X509_free(c);
 	free(doc);
+	free(S.wire);
 	return S.rc;
 }
 
