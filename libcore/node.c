@@ -235,6 +235,8 @@ tls_log(int level, const char *msg, void *arg)
 #define RETRY_MS 200
 
 static void on_tick(uv_timer_t *t);
+static int withdrawing(const p2p_node *n);
+static void stop_leave(p2p_node *n);
 
 static uint64_t
 next_due(p2p_node *n, uint64_t now)
@@ -248,11 +250,13 @@ next_due(p2p_node *n, uint64_t now)
 		return t;
 	EARLIER(topo_next_due(n));
 	EARLIER(store_next_due(n, now));
-	EARLIER(sipreg_next_due(n, now));
-	EARLIER(turnsvc_next_due(n));
-	EARLIER(sip_next_due(n, now));
-	EARLIER(crl_next_due(n));
-	EARLIER(cfg_next_due(n));
+	if (!withdrawing(n)) {
+		EARLIER(sipreg_next_due(n, now));
+		EARLIER(turnsvc_next_due(n));
+		EARLIER(sip_next_due(n, now));
+		EARLIER(crl_next_due(n));
+		EARLIER(cfg_next_due(n));
+	}
 	EARLIER(link_next_due(n));
 #undef EARLIER
 	return t;
@@ -287,11 +291,13 @@ on_tick(uv_timer_t *t)
 	if (!n->stopping) {
 		topo_tick(n, now);
 		store_tick(n, now);
-		sipreg_tick(n, now);
-		turnsvc_tick(n, now);
-		sip_tick(n, now);
-		crl_tick(n, now);
-		cfg_tick(n, now);
+		if (!withdrawing(n)) {
+			sipreg_tick(n, now);
+			turnsvc_tick(n, now);
+			sip_tick(n, now);
+			crl_tick(n, now);
+			cfg_tick(n, now);
+		}
 		link_keepalive(n, now);
 	}
 	n->st.wakeups++;
@@ -300,7 +306,11 @@ on_tick(uv_timer_t *t)
 static void
 on_prepare(uv_prepare_t *p)
 {
-	arm(p->data);
+	p2p_node *n = p->data;
+
+	if (withdrawing(n) && n->txns.count == 0)
+		stop_leave(n);	/* every request out has its answer */
+	arm(n);
 }
 
 static void
@@ -318,6 +328,28 @@ close_walk(uv_handle_t *h, void *arg)
 	(void)arg;
 	if (!uv_is_closing(h))
 		uv_close(h, NULL);
+}
+
+/*
+ * A clean stop (node_stop) takes three steps.
+ *   1. Withdraw what the node published (its TURN-SERVICE values, the
+ *      registrations of its SIP front) and let every request it has out
+ *      be answered, for WITHDRAW_WAIT_MS at most. The node still routes,
+ *      stores and keeps the ring meanwhile, so that the withdrawals are
+ *      carried and copied to the replicas; what publishes has stopped.
+ *   2. Refuse new requests (n->stopping), send the Leaves and give them
+ *      LEAVE_WAIT_MS to go out and be answered.
+ *   3. Close everything (on_stop_timer): the loop then ends.
+ */
+#define WITHDRAW_WAIT_MS	2000
+#define LEAVE_WAIT_MS		500
+
+/* Step 1: the stop timer runs and requests still go out. */
+static int
+withdrawing(const p2p_node *n)
+{
+	return !n->stopping &&
+	    uv_is_active((const uv_handle_t *)&n->stop_timer);
 }
 
 static void
@@ -345,22 +377,33 @@ on_stop_timer(uv_timer_t *t)
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 }
 
+static void
+stop_leave(p2p_node *n)
+{
+	n->stopping = 1;
+	if (n->txns.count > 0)
+		node_log(n, NLOG_DEBUG, "leaving with %zu requests unanswered",
+		    n->txns.count);
+	uv_timer_start(&n->stop_timer, on_stop_timer,
+	    topo_leave(n) > 0 ? LEAVE_WAIT_MS : 0, 0);
+}
+
+static void
+on_withdraw_timer(uv_timer_t *t)
+{
+	stop_leave(t->data);
+}
+
 void
 node_stop(p2p_node *n, const char *why)
 {
-	unsigned wait_ms;
-	int withdrawn;
-
-	if (n->stopping)
+	if (n->stopping || withdrawing(n))
 		return;
-	withdrawn = turnsvc_stop(n);	/* while requests may still go out */
-	n->stopping = 1;
 	node_log(n, NLOG_INFO, "stopping (%s)", why);
+	(void)turnsvc_stop(n);
 	sip_stop(n);
-	/* Leave gracefully: tell the neighbors, give the Leaves a moment to
-	 * go out and be answered, then close everything. */
-	wait_ms = topo_leave(n) > 0 || withdrawn > 0 ? 500 : 0;
-	uv_timer_start(&n->stop_timer, on_stop_timer, wait_ms, 0);
+	uv_timer_start(&n->stop_timer, on_withdraw_timer, WITHDRAW_WAIT_MS,
+	    0);
 }
 
 static void

@@ -587,7 +587,10 @@ turnsvc_stop(p2p_node *n)
 	struct turnsvc_state *s = n->turnsvc;
 	int sent = 0;
 
-	if (s == NULL || !in_overlay(n))
+	if (s == NULL)
+		return 0;
+	s->tries = 0;		/* a discovery round under way ends */
+	if (!in_overlay(n))
 		return 0;
 	for (size_t i = 0; i < s->nadv; i++)
 		if ((s->adv[i].stored || s->adv[i].inflight) &&

@@ -105,6 +105,45 @@ reg_gone() {
 	reg_gone 1 "$aor" 5
 }
 
+@test "a node that stops cleanly withdraws the registrations of its front" {
+	local aor
+	sip_overlay 3
+	aor=$(sip_aor 1)
+	reg_register 1 600
+	sip_lookup_wait 0 "$aor" 30
+	kill -TERM "${NT_NODE_PID[1]}"
+	node_wait_exit "${NT_NODE_PID[1]}" 30
+	[ "$NT_EXIT" -eq 0 ]
+	grep -q "sip: withdrawing $aor" "$(node_log 1)"
+	# gone at once, not when the value's hour is up
+	reg_gone 0 "$aor" 10
+	reg_gone 2 "$aor" 5
+	run p2p-get --dir "$(node_dir 2)" --kind SIP-REGISTRATION "$aor"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nothing stored"* ]]
+}
+
+@test "a stopping node waits 2 s at most for its withdrawals to be answered" {
+	local aor t0 ms
+	sip_overlay 3
+	aor=$(sip_aor 1)
+	reg_register 1 600
+	sip_lookup_wait 0 "$aor" 30
+	# the rest of the overlay answers nothing
+	kill -STOP "${NT_NODE_PID[0]}" "${NT_NODE_PID[2]}"
+	t0=$(date +%s%N)
+	kill -TERM "${NT_NODE_PID[1]}"
+	node_wait_exit "${NT_NODE_PID[1]}" 30
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	kill -CONT "${NT_NODE_PID[0]}" "${NT_NODE_PID[2]}"
+	[ "$NT_EXIT" -eq 0 ]
+	grep -q "leaving with [0-9]* requests unanswered" "$(node_log 1)"
+	# 2 s for the withdrawals, 0.5 s for the Leaves, 2 s for the links
+	# to close unanswered, and some slack: not the 15 s a request lives
+	[ "$ms" -ge 2000 ]
+	[ "$ms" -lt $((8000 * NT_SCALE)) ]
+}
+
 @test "sip.lookup: an AOR nobody registered is not found; a malformed one is refused" {
 	sip_overlay 3
 	run sip_ctl 0 sip.lookup '{"aor":"nobody@test.p2psip"}'
