@@ -270,6 +270,20 @@ class Bench:
                 have / len(self.nodes), can / len(self.nodes), 100 * ratio,
                 now - self.t_joined, statistics.mean(routes)))
 
+    def fingers_after_idle(self):
+        """The finger tables again once the ring has been left alone: links
+        that nobody keeps are closed by then, and a finger must survive."""
+        ideal = self.ideal_fingers()
+        sts = self.statuses()
+        have = sum(len(s.get("fingers") or []) for s in sts.values() if s)
+        can = sum(ideal.values())
+        self.res["fingers_after_idle_mean"] = round(have / len(self.nodes), 2)
+        self.res["fingers_after_idle_filled"] = round(have / can, 3) \
+            if can else 1.0
+        log("fingers after the idle time: %.2f per node of %.2f fillable "
+            "(%.0f%%)" % (have / len(self.nodes), can / len(self.nodes),
+                          100.0 * have / can if can else 100.0))
+
     # ---- lookups ---------------------------------------------------------
 
     def lookups(self):
@@ -431,6 +445,7 @@ class Bench:
             self.memory()
             self.lookups()
             self.idle()
+            self.fingers_after_idle()
             self.memory()  # again, after the lookups
             for n in self.nodes:
                 if n.proc.poll() is not None:

@@ -29,8 +29,11 @@
 #define KEEPALIVE_TCP_IDLE_MS	120000	/* Ping a TLS link quiet this long */
 #define KEEPALIVE_UDP_IDLE_MS	30000	/* a DTLS link */
 #define KEEPALIVE_DEAD_MS	180000	/* and close it when still quiet */
-#define UNUSED_LINK_MS		60000	/* close a link outside the routing
-					   table quiet this long */
+/* A link outside our routing table may be in the peer's (a finger is
+ * not symmetric): the peer keeps it alive with its Pings, so such a link
+ * is closed only when quiet for longer than the peer's keepalive interval
+ * by this much. */
+#define UNUSED_GRACE_MS		30000
 
 static void link_on_open(p2p_tls_conn *c);
 static void link_on_read(p2p_tls_conn *c, const uint8_t *data, size_t len);
@@ -861,6 +864,12 @@ keepalive_idle_ms(const p2p_link *l)
 	    KEEPALIVE_UDP_IDLE_MS;
 }
 
+static uint64_t
+unused_link_ms(const p2p_link *l)
+{
+	return keepalive_idle_ms(l) + UNUSED_GRACE_MS;
+}
+
 void
 link_keepalive(p2p_node *n, uint64_t now)
 {
@@ -881,7 +890,8 @@ link_keepalive(p2p_node *n, uint64_t now)
 		 * like a routing table peer's; the peer leaves it open. */
 		if (!p2p_chord_knows(&n->chord, &l->peer) &&
 		    !client_is_uplink(n, l)) {
-			if (now - l->last_rx_ms >= UNUSED_LINK_MS && !l->client &&
+			if (now - l->last_rx_ms >= unused_link_ms(l) &&
+			    !l->client &&
 			    (n->join == JOIN_DONE || n->join == JOIN_ALONE))
 				link_close(l, "not in the routing table, unused");
 			continue;
@@ -916,7 +926,7 @@ link_next_due(p2p_node *n)
 		if (!p2p_chord_knows(&n->chord, &l->peer) &&
 		    !client_is_uplink(n, l)) {
 			if (!l->client)
-				at = l->last_rx_ms + UNUSED_LINK_MS;
+				at = l->last_rx_ms + unused_link_ms(l);
 		} else if (l->ping_sent_ms == 0)
 			at = l->last_rx_ms + keepalive_idle_ms(l);
 		if (at < t)
