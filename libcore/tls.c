@@ -71,6 +71,7 @@ struct p2p_tls_conn {
 	int io_dead;		/* socket unusable: skip the graceful part */
 	int ssl_dead;		/* fatal TLS error: no close_notify */
 	int nhandles;		/* open uv handles */
+	int in_read;		/* delivering input: writes wait for its end */
 	unsigned timeout_ms;	/* user timeout, armed after the handshake */
 	size_t queued;		/* ciphertext handed to uv_write, not done */
 	uint8_t *pend;		/* plaintext written before the handshake */
@@ -538,7 +539,8 @@ conn_ssl_write(p2p_tls_conn *c, const uint8_t *p, size_t len)
 		p += r;
 		len -= (size_t)r;
 	}
-	conn_flush(c);
+	if (!c->in_read)
+		conn_flush(c);
 	return c->closing ? -1 : 0;
 }
 
@@ -660,6 +662,10 @@ conn_process(p2p_tls_conn *c)
 		conn_flush(c);
 		conn_handshake_done(c);
 	}
+	/* What the reader writes back to this connection while input is
+	 * delivered (acknowledgements, answers) goes out in one piece after
+	 * it; writes to other connections are not held. */
+	c->in_read = 1;
 	while (!c->closing && c->state == ST_OPEN) {
 		ERR_clear_error();
 		r = SSL_read(c->ssl, buf, sizeof(buf));
@@ -670,9 +676,11 @@ conn_process(p2p_tls_conn *c)
 		}
 		if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ)
 			break;
+		c->in_read = 0;
 		conn_tls_error(c, r, "TLS read");
 		return;
 	}
+	c->in_read = 0;
 	conn_flush(c);
 }
 
