@@ -279,12 +279,17 @@ p2p_chord_init(p2p_chord *c, const p2p_id *self, const p2p_chord_config *cfg,
 int
 p2p_chord_knows(const p2p_chord *c, const p2p_id *id)
 {
+	p2p_id d;
+	unsigned i;
+
 	if (list_has(c->succ, c->nsucc, id) || list_has(c->pred, c->npred, id))
 		return 1;
-	for (int i = 0; i < P2P_CHORD_FINGERS; i++)
-		if (c->fvalid[i] && p2p_id_eq(&c->finger[i], id))
-			return 1;
-	return 0;
+	if (p2p_id_eq(id, &c->self))
+		return 0;
+	/* A finger sits in the slot its distance gives (finger_offer). */
+	p2p_id_distance(&d, &c->self, id);
+	i = slot_of_dist(&d) - 1;
+	return c->fvalid[i] && p2p_id_eq(&c->finger[i], id);
 }
 
 int

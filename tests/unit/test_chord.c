@@ -1061,6 +1061,48 @@ test_tick_schedule(void **state)
 	assert_int_equal(p2p_chord_uptime(&c, 3500), 3);
 }
 
+/* p2p_chord_knows looks a finger up in the one slot its distance gives;
+ * it must agree with a scan of the neighbor lists and every slot, for
+ * peers that were added, removed, or never seen. */
+static void
+test_knows_matches_tables(void **state)
+{
+	p2p_chord c;
+	p2p_id self, ids[300];
+	const p2p_id *succ, *pred;
+	uint64_t seed = 11;
+
+	(void)state;
+	rand_id(&seed, &self);
+	assert_int_equal(p2p_chord_init(&c, &self, NULL, 0, NULL), 0);
+	for (size_t i = 0; i < 300; i++) {
+		rand_id(&seed, &ids[i]);
+		if (i < 200)
+			(void)p2p_chord_add_peer(&c, &ids[i], 0, NULL);
+	}
+	for (size_t i = 0; i < 50; i++)
+		(void)p2p_chord_remove_peer(&c, &ids[i * 3], 0);
+	for (size_t i = 0; i < 300; i++) {
+		size_t ns = p2p_chord_successors(&c, &succ);
+		size_t np = p2p_chord_predecessors(&c, &pred);
+		int want = 0;
+
+		for (size_t j = 0; j < ns; j++)
+			want |= p2p_id_eq(&succ[j], &ids[i]);
+		for (size_t j = 0; j < np; j++)
+			want |= p2p_id_eq(&pred[j], &ids[i]);
+		for (unsigned slot = 1; slot <= P2P_CHORD_FINGERS; slot++) {
+			p2p_id target, entry;
+
+			if (p2p_chord_finger(&c, slot, &target, &entry) == 1 &&
+			    p2p_id_eq(&entry, &ids[i]))
+				want = 1;
+		}
+		assert_int_equal(p2p_chord_knows(&c, &ids[i]), want);
+	}
+	assert_false(p2p_chord_knows(&c, &self));
+}
+
 int
 main(void)
 {
@@ -1077,6 +1119,7 @@ main(void)
 		cmocka_unit_test(test_rings_by_updates),
 		cmocka_unit_test(test_routing_full_fingers),
 		cmocka_unit_test(test_repair),
+		cmocka_unit_test(test_knows_matches_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
