@@ -8,6 +8,7 @@
  *       [--link-protocol TLS|DTLS]...
  *       [--ice [--stun-server IP:PORT] [--turn-server IP:PORT]...
  *        [--turn-credentials USER:PASS]] [--turn-density N]
+ *       [--sip-domain PATTERN... | --sip-own-domain]
  *   p2p-ca user add|del|list --dir DIR [NAME] [--password-file F]
  *       [--quota N] [--json]
  *   p2p-ca serve --dir DIR --listen ADDR:PORT [--request-timeout S]
@@ -45,6 +46,7 @@ usage(FILE *f)
 "              [--link-protocol TLS|DTLS]...\n"
 "              [--ice [--stun-server IP:PORT] [--turn-server IP:PORT]...\n"
 "               [--turn-credentials USER:PASS]] [--turn-density N]\n"
+"              [--sip-domain PATTERN... | --sip-own-domain]\n"
 "       p2p-ca user add --dir DIR [--password-file F] [--quota N] NAME\n"
 "       p2p-ca user del --dir DIR NAME\n"
 "       p2p-ca user list --dir DIR [--json]\n"
@@ -161,9 +163,12 @@ cmd_init(int argc, char **argv)
 		{ "turn-server", required_argument, NULL, 'T' },
 		{ "turn-credentials", required_argument, NULL, 'C' },
 		{ "turn-density", required_argument, NULL, 'D' },
+		{ "sip-domain", required_argument, NULL, 'R' },
+		{ "sip-own-domain", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *boot[64], *lp[2], *turn[P2P_CONFIG_MAX_ICE_SERVERS];
+	const char *sipdom[P2P_CA_MAX_SIP_DOMAINS];
 	p2p_ca_init_opts o;
 	struct common c = { 0 };
 	char err[512], path[PATH_MAX], fpr[80];
@@ -229,6 +234,12 @@ cmd_init(int argc, char **argv)
 			o.turn_density = (unsigned)p2p_cli_number(
 			    "--turn-density", optarg, P2P_CA_MAX_TURN_DENSITY);
 			break;
+		case 'R':
+			if (o.nsip_domains == P2P_CA_MAX_SIP_DOMAINS)
+				bad_usage("at most 16 --sip-domain", NULL);
+			sipdom[o.nsip_domains++] = optarg;
+			break;
+		case 'O': o.sip_own_domain = 1; break;
 		default: bad_usage(NULL, NULL);
 		}
 	}
@@ -241,6 +252,10 @@ cmd_init(int argc, char **argv)
 	o.bootstrap = boot;
 	o.link_protocols = lp;
 	o.turn = turn;
+	o.sip_domains = sipdom;
+	if (o.sip_own_domain && o.nsip_domains > 0)
+		bad_usage("--sip-own-domain and --sip-domain exclude each "
+		    "other", NULL);
 	if (p2p_ca_init(&o, err, sizeof(err)) != 0)
 		p2p_cli_die(P2P_EXIT_FAIL, "%s", err);
 	snprintf(path, sizeof(path), "%s/ca.pem", c.dir);

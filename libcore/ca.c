@@ -548,6 +548,30 @@ p2p_ca_user_list(const p2p_ca *ca)
 /* ---- configuration ---- */
 
 /*
+ * The SIP-REGISTRATION kind, with the domain-restriction the CA state
+ * holds ({"enable": bool, "patterns": [ERE...]}) when it holds one.
+ */
+static int
+add_sip_kind(p2p_config *c, const json_t *sipdom)
+{
+	const json_t *pats = json_object_get(sipdom, "patterns");
+	const char *p[P2P_CA_MAX_SIP_DOMAINS];
+	size_t n = json_array_size(pats);
+
+	if (!json_is_object(sipdom))
+		return p2p_config_add_builtin_kind(c,
+		    P2P_KIND_SIP_REGISTRATION, 10, 1000);
+	if (n > P2P_CA_MAX_SIP_DOMAINS)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((p[i] = json_string_value(json_array_get(pats, i))) ==
+		    NULL)
+			return -1;
+	return p2p_config_add_sip_kind(c, 10, 1000,
+	    json_is_true(json_object_get(sipdom, "enable")), (char **)p, n);
+}
+
+/*
  * The kinds of a new overlay: the IANA ones, three private kinds, one per
  * data model, that a user may write under its own user name (USER-MATCH):
  * what p2p-put stores by default ("single"), "array" and "dictionary";
@@ -555,7 +579,7 @@ p2p_ca_user_list(const p2p_ca *ca)
  * own Node-ID (NODE-MATCH).
  */
 static int
-add_kinds(p2p_config *c, uint32_t max_size)
+add_kinds(p2p_config *c, uint32_t max_size, const json_t *sipdom)
 {
 	static const struct {
 		uint32_t id;
@@ -574,8 +598,7 @@ add_kinds(p2p_config *c, uint32_t max_size)
 		    P2P_AC_NODE_MATCH },
 	};
 
-	if (p2p_config_add_builtin_kind(c, P2P_KIND_SIP_REGISTRATION, 10,
-	    1000) != 0 ||
+	if (add_sip_kind(c, sipdom) != 0 ||
 	    p2p_config_add_builtin_kind(c, P2P_KIND_TURN_SERVICE, 1, 100) != 0 ||
 	    p2p_config_add_builtin_kind(c, P2P_KIND_CERTIFICATE_BY_NODE, 2,
 	    4096) != 0 ||
@@ -734,7 +757,8 @@ build_config(p2p_ca *ca, p2p_config *c, uint32_t seq, char *err,
 	    add_ids(&c->bad_nodes, &c->nbad_nodes,
 	    json_object_get(ca->state, "bad_nodes")) != 0 ||
 	    add_kinds(c, value_size > 0 ? value_size :
-	    P2P_CA_DEFAULT_VALUE_SIZE) != 0)
+	    P2P_CA_DEFAULT_VALUE_SIZE, json_object_get(ca->state,
+	    "sip_domains")) != 0)
 		rc = efail(err, errlen, "cannot build the configuration");
 	json_decref(signers);
 	free(der);
@@ -976,6 +1000,26 @@ set_ice(json_t *st, const p2p_ca_init_opts *o)
 	return 0;
 }
 
+/* The SIP domain-restriction into the state (checked by init_check). */
+static int
+set_sip_domains(json_t *st, const p2p_ca_init_opts *o)
+{
+	json_t *a;
+
+	if (!o->sip_own_domain && o->nsip_domains == 0)
+		return 0;
+	if ((a = json_array()) == NULL)
+		return -1;
+	for (size_t i = 0; i < o->nsip_domains; i++)
+		if (json_array_append_new(a, json_string(o->sip_domains[i])) !=
+		    0) {
+			json_decref(a);
+			return -1;
+		}
+	return json_object_set_new(st, "sip_domains", json_pack("{s:b, s:o}",
+	    "enable", o->nsip_domains > 0, "patterns", a));
+}
+
 static json_t *
 init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 {
@@ -1009,7 +1053,8 @@ init_state(const p2p_ca_init_opts *o, const p2p_id *signer)
 		return NULL;
 	}
 	if (st != NULL && ((o->nlink_protocols > 0 &&
-	    set_link_protocols(st, o) != 0) || set_ice(st, o) != 0)) {
+	    set_link_protocols(st, o) != 0) || set_ice(st, o) != 0 ||
+	    set_sip_domains(st, o) != 0)) {
 		json_decref(st);
 		return NULL;
 	}
@@ -1094,6 +1139,19 @@ init_check(const p2p_ca_init_opts *o, char *err, size_t errlen)
 	if (o->set_turn_density && o->turn_density > P2P_CA_MAX_TURN_DENSITY)
 		return efail(err, errlen, "--turn-density must be 0..%d",
 		    P2P_CA_MAX_TURN_DENSITY);
+	if (o->sip_own_domain && o->nsip_domains > 0)
+		return efail(err, errlen, "--sip-own-domain and --sip-domain "
+		    "exclude each other");
+	if (o->nsip_domains > P2P_CA_MAX_SIP_DOMAINS)
+		return efail(err, errlen, "at most %d --sip-domain",
+		    P2P_CA_MAX_SIP_DOMAINS);
+	for (size_t i = 0; i < o->nsip_domains; i++) {
+		const char *why = p2p_config_pattern_check(o->sip_domains[i]);
+
+		if (why != NULL)
+			return efail(err, errlen, "--sip-domain %.80s %s",
+			    o->sip_domains[i], why);
+	}
 	if (o->max_value_size > (o->max_message_size > 0 ?
 	    o->max_message_size : P2P_DEFAULT_MAX_MSG))
 		return efail(err, errlen, "--max-value-size must not exceed "

@@ -90,7 +90,15 @@ typedef struct p2p_ca_init_opts {
 	 * set_turn_density; otherwise the RFC's default, 1. */
 	int set_turn_density;
 	unsigned turn_density;
+	/* RFC 7904's domain-restriction of the SIP-REGISTRATION kind: AORs
+	 * only from domains matching one of sip_domains (POSIX EREs, whole
+	 * domain), or, with sip_own_domain, only from the overlay's own
+	 * name; neither: any domain. */
+	const char *const *sip_domains;
+	size_t nsip_domains;
+	int sip_own_domain;
 } p2p_ca_init_opts;
+#define P2P_CA_MAX_SIP_DOMAINS		16
 #define P2P_CA_DEFAULT_VALUE_SIZE	4096
 /* The TURN-SERVICE kind's max-node-multiple: a larger turn-density would
  * only name Resource-IDs no storing peer accepts. */

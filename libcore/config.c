@@ -366,6 +366,24 @@ p2p_config_add_builtin_kind(p2p_config *c, uint32_t id, uint32_t max_count,
 	return p2p_config_add_kind(c, &k);
 }
 
+int
+p2p_config_add_sip_kind(p2p_config *c, uint32_t max_count,
+    uint32_t max_size, int enable, char *const *patterns, size_t npatterns)
+{
+	p2p_kind_def k;
+
+	memset(&k, 0, sizeof(k));
+	k.id = P2P_KIND_SIP_REGISTRATION;
+	k.named = 1;
+	k.max_count = max_count;
+	k.max_size = max_size;
+	k.domain_restriction = 1;
+	k.domain_enable = enable;
+	k.patterns = (char **)patterns;
+	k.npatterns = npatterns;
+	return p2p_config_add_kind(c, &k);
+}
+
 /* ---- parsing ---- */
 
 struct pctx {
@@ -990,6 +1008,20 @@ pattern_check(const char *s)
 		if (a.cost > PATTERN_MAX_COST || l->cost > PATTERN_MAX_COST)
 			return "repeats too much";
 	}
+	return NULL;
+}
+
+const char *
+p2p_config_pattern_check(const char *s)
+{
+	const char *why = pattern_check(s);
+	regex_t re;
+
+	if (why != NULL)
+		return why;
+	if (regcomp(&re, s, REG_EXTENDED | REG_NOSUB) != 0)
+		return "is not a valid regular expression";
+	regfree(&re);
 	return NULL;
 }
 

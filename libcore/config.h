@@ -240,7 +240,16 @@ int p2p_config_add_kind(p2p_config *c, const p2p_kind_def *k);
 /* Add a built-in kind with its registered model and policy. */
 int p2p_config_add_builtin_kind(p2p_config *c, uint32_t id,
     uint32_t max_count, uint32_t max_size);
+/* The SIP-REGISTRATION kind with RFC 7904's domain-restriction: enable
+ * 1 takes the AORs of domains matching one of patterns (copied), 0 only
+ * the overlay's own name. */
+int p2p_config_add_sip_kind(p2p_config *c, uint32_t max_count,
+    uint32_t max_size, int enable, char *const *patterns, size_t npatterns);
 
 /* Base64: p2p_base64_encode / p2p_base64_decode of buf.h. */
+
+/* NULL if s may be a domain-restriction pattern (a POSIX ERE within the
+ * bounds the parser sets on them), else why not ("is too long"...). */
+const char *p2p_config_pattern_check(const char *s);
 
 #endif

@@ -1926,8 +1926,16 @@ on_published(p2p_node *n, void *user, enum sipreg_status st,
 				if (strcmp(b->aor, aor) == 0)
 					bind_remove(f, b);
 			}
-		reply(f, &t->from, t->orig, st == SIPREG_TIMEOUT ? 504 : 500,
-		    "Registration not stored in the overlay", t);
+		/* The storing peer's refusal (its access policy, or the
+		 * configuration's domain-restriction) will not change on a
+		 * retry: 403. */
+		if (st == SIPREG_FORBIDDEN)
+			reply(f, &t->from, t->orig, 403,
+			    "Registration refused by the overlay", t);
+		else
+			reply(f, &t->from, t->orig, st == SIPREG_TIMEOUT ?
+			    504 : 500, "Registration not stored in the overlay",
+			    t);
 		return;
 	}
 	register_ok(f, t);

@@ -139,7 +139,8 @@ store_fetched_each(p2p_node *n, const p2p_id *rid, const p2p_kind_def *def,
 static p2p_store_kinds
 kinds_of(p2p_node *n)
 {
-	p2p_store_kinds k = { n->cfg.kinds, n->cfg.nkinds };
+	p2p_store_kinds k = { n->cfg.kinds, n->cfg.nkinds,
+	    n->cfg.instance_name };
 
 	return k;
 }

@@ -17,8 +17,10 @@
  */
 #include "store.h"
 
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -536,6 +538,45 @@ turn_server_matches(const p2p_id *rid, const p2p_id *node, uint32_t max,
 	return p2p_id_eq(&h, rid);
 }
 
+/*
+ * RFC 7904's domain-restriction of a kind (the SIP-REGISTRATION kind): the
+ * AOR is the value signer's user name (USER-NODE-MATCH binds the two), and
+ * its domain must be the overlay's own when the restriction is disabled,
+ * or match one of the patterns (POSIX EREs, the whole domain, case
+ * ignored) when it is enabled. Without the element every domain passes.
+ */
+static int
+domain_allowed(const p2p_kind_def *def, const char *overlay,
+    const p2p_cert_info *ci)
+{
+	const char *at = strrchr(ci->user, '@'), *dom;
+	size_t len;
+
+	if (!def->domain_restriction)
+		return 1;
+	if (at == NULL || at[1] == '\0')
+		return 0;
+	dom = at + 1;
+	if (!def->domain_enable)
+		return overlay != NULL && strcasecmp(dom, overlay) == 0;
+	len = strlen(dom);
+	for (size_t i = 0; i < def->npatterns; i++) {
+		regex_t re;
+		regmatch_t m;
+		int hit;
+
+		if (regcomp(&re, def->patterns[i], REG_EXTENDED | REG_ICASE) !=
+		    0)
+			continue;	/* the configuration checked them */
+		hit = regexec(&re, dom, 1, &m, 0) == 0 && m.rm_so == 0 &&
+		    (size_t)m.rm_eo == len;
+		regfree(&re);
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
 /* May the signer who write the value v at rid? */
 static int
 policy_allows(const p2p_kind_def *def, const p2p_id *rid,
@@ -618,6 +659,7 @@ struct apply {
 	struct resrec *res;	/* NULL: not held yet */
 	struct stage *st;
 	size_t nst;
+	const char *domain;	/* the overlay's, for domain-restriction */
 };
 
 static void
@@ -698,6 +740,12 @@ stage_value(struct apply *ap, struct stage *g, const p2p_stored_data *sd,
 		p2p_sig_who_clear(&who);
 		return fail(err, P2P_ERR_FORBIDDEN,
 		    "value signer not allowed by the kind's access policy");
+	}
+	if (!domain_allowed(g->def, ap->domain, &who.info)) {
+		p2p_sig_who_clear(&who);
+		return fail(err, P2P_ERR_FORBIDDEN,
+		    "the signer's domain is not one this overlay takes for "
+		    "the kind (domain-restriction)");
 	}
 	if (!ap->replica && !policy_allows(g->def, &ap->rid, msg->signer,
 	    &sd->value)) {
@@ -1079,6 +1127,7 @@ p2p_store_apply(p2p_store *s, const p2p_store_req *req,
 	ap.msg = msg;
 	ap.replica = is_replica;
 	ap.now = now;
+	ap.domain = kinds->domain;
 	if (req->resource.len != P2P_ID_LEN)
 		return fail(err, P2P_ERR_INVALID_MESSAGE,
 		    "Resource-ID is not 16 bytes");

@@ -77,6 +77,10 @@ void p2p_store_free(p2p_store *s);
 typedef struct p2p_store_kinds {
 	const p2p_kind_def *defs;
 	size_t n;
+	/* The overlay's instance name: the one domain whose users a kind
+	 * with a disabled sip:domain-restriction takes (RFC 7904); NULL
+	 * refuses them all. */
+	const char *domain;
 } p2p_store_kinds;
 
 /* What the node knows of the StoreReq message. */

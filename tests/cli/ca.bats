@@ -36,6 +36,8 @@ csr() {
 	x=$CA/overlay.xml
 	grep -q 'instance-name="ca.test" sequence="1"' "$x"
 	grep -q '<kind name="SIP-REGISTRATION">' "$x"
+	run grep -c 'domain-restriction' "$x"	# any domain by default
+	[ "$output" = 0 ]
 	grep -q '<kind name="CERTIFICATE_BY_NODE">' "$x"
 	grep -q '<no-ice>true</no-ice>' "$x"
 	grep -q '<clients-permitted>true</clients-permitted>' "$x"
@@ -78,6 +80,39 @@ csr() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"USER:PASS"* ]]
 	[ ! -e "$BATS_TEST_TMPDIR/c4/ca.pem" ]
+}
+
+@test "init --sip-domain and --sip-own-domain write RFC 7904's domain-restriction; bad patterns are refused" {
+	run p2p-ca init --dir "$CA" --overlay "$OVERLAY" \
+	    --sip-domain 'ca\.test' --sip-domain '.*\.example<&>'
+	[ "$status" -eq 0 ]
+	x=$CA/overlay.xml
+	grep -q '<sip:domain-restriction enable="true">' "$x"
+	grep -q '<sip:pattern>ca\\.test</sip:pattern>' "$x"
+	grep -q '<sip:pattern>\.\*\\\.example&lt;&amp;&gt;</sip:pattern>' "$x"
+	# the restriction sits in the SIP-REGISTRATION kind, nowhere else
+	[ "$(grep -c 'sip:domain-restriction enable' "$x")" -eq 1 ]
+	sed -n '/<kind name="SIP-REGISTRATION">/,/<\/kind>/p' "$x" |
+	    grep -q 'sip:domain-restriction'
+	run p2p-ca init --dir "$BATS_TEST_TMPDIR/c2" --overlay "$OVERLAY" \
+	    --sip-own-domain
+	[ "$status" -eq 0 ]
+	grep -q '<sip:domain-restriction enable="false">' \
+	    "$BATS_TEST_TMPDIR/c2/overlay.xml"
+	! grep -q 'sip:pattern' "$BATS_TEST_TMPDIR/c2/overlay.xml"
+	run p2p-ca init --dir "$BATS_TEST_TMPDIR/c3" --overlay "$OVERLAY" \
+	    --sip-own-domain --sip-domain 'x'
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"exclude each other"* ]]
+	run p2p-ca init --dir "$BATS_TEST_TMPDIR/c4" --overlay "$OVERLAY" \
+	    --sip-domain 'a(b'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--sip-domain a(b"* ]]
+	run p2p-ca init --dir "$BATS_TEST_TMPDIR/c5" --overlay "$OVERLAY" \
+	    --sip-domain '((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"too deep"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/c5/ca.pem" ]
 }
 
 @test "init refuses a second CA in the same directory and bad options" {

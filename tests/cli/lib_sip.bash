@@ -5,10 +5,11 @@
 #   setup()    { sip_setup; }
 #   teardown() { sip_teardown; }
 #
-# sip_overlay N starts an N-node overlay (p2p-testkit directories, every
-# node on 127.0.0.1) whose nodes run a SIP front, `p2p-node run --sip
-# 127.0.0.1:0`, and reads each front's UDP and TCP address from the
-# node's "sip.status" control method into SIP_UDP[I] and SIP_TCP[I].
+# sip_overlay N [OPTIONS...] starts an N-node overlay (p2p-testkit
+# directories made with the overlay OPTIONS, every node on 127.0.0.1)
+# whose nodes run a SIP front, `p2p-node run --sip 127.0.0.1:0`, and
+# reads each front's UDP and TCP address from the node's "sip.status"
+# control method into SIP_UDP[I] and SIP_TCP[I].
 # Node I's certificate carries the user name "userI@test.p2psip"
 # (sip_aor I); that is the only AOR its front registers.
 #
@@ -167,11 +168,11 @@ sip_node_start() {
 	return 1
 }
 
-# sip_overlay N: N node directories, then nodes 0 .. N-1 with a SIP
-# front each, all joining through node 0, in a converged ring.
+# sip_overlay N [OPTIONS...]: N node directories (p2p-testkit overlay
+# OPTIONS), then nodes 0 .. N-1 with a SIP front each, all joining through node 0, in a converged ring.
 sip_overlay() {
 	local n=$1 i
-	node_overlay "$n"
+	node_overlay "$n" "${@:2}"
 	sip_node_start 0 || return 1
 	for ((i = 1; i < n; i++)); do
 		sip_node_start "$i" "${NT_NODE_ADDR[0]}" || return 1

@@ -173,3 +173,51 @@ reg_gone() {
 	r=$(sip_ctl 0 sip.lookup "{\"aor\":\"$aor\"}")
 	[ "$(jq -r '.registrations[0].type' <<<"$r")" = route ]
 }
+
+# reg_refused_logged I AOR: node I's log says its front's registration of
+# AOR was not stored (the storing peer refused it), within 15 s.
+reg_refused_logged() {
+	local i
+	for i in $(seq 1 $((30 * NT_SCALE))); do
+		grep -q "sip: registration of $2 not stored" "$(node_log "$1")" &&
+		    return 0
+		sleep 0.5
+	done
+	echo "node $1 never logged a refused registration of $2" >&2
+	return 1
+}
+
+@test "domain-restriction: the storing peer refuses a registration whose domain no pattern matches whole" {
+	local aor
+	# RFC 7904's domain-restriction with enable="true": 'p2psip' and
+	# 'test' match parts of test.p2psip, not all of it
+	sip_overlay 3 --sip-domain 'p2psip' --sip-domain 'test' \
+	    --sip-domain 'other\.example'
+	aor=$(sip_aor 1)
+	run st_put 1 --kind SIP-REGISTRATION "$aor" "x"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *Error_Forbidden*domain-restriction* ]]
+	# the front answers the REGISTER 403 and withdraws the binding
+	run reg_register 1
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .data.status <<<"$output")" = 403 ]
+	reg_refused_logged 1 "$aor"
+	run sip_ctl 0 sip.lookup "{\"aor\":\"$aor\"}"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .code <<<"$output")" = 2 ]
+	# the other kinds are not restricted
+	st_put 1 "$aor" "a value of the single kind"
+}
+
+@test "domain-restriction: a pattern matching the whole domain, case ignored, lets the user register" {
+	sip_overlay 2 --sip-domain 'other\.example' --sip-domain 'TEST\.p2p[a-z]+'
+	reg_register 1
+	sip_lookup_wait 0 "$(sip_aor 1)" 30
+}
+
+@test "domain-restriction: with enable=\"false\" only the overlay's own name is taken" {
+	sip_overlay 2 --sip-own-domain
+	grep -q 'domain-restriction enable="false"' "$(node_dir 0)/overlay.xml"
+	reg_register 1
+	sip_lookup_wait 0 "$(sip_aor 1)" 30
+}

@@ -203,10 +203,13 @@ cmd_overlay(int argc, char **argv)
 		{ "turn", required_argument, NULL, 'U' },
 		{ "turn-credentials", required_argument, NULL, 'C' },
 		{ "turn-density", required_argument, NULL, 'T' },
+		{ "sip-domain", required_argument, NULL, 'R' },
+		{ "sip-own-domain", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *stun = NULL, *turn[4], *tcred = NULL;
-	size_t nturn = 0;
+	const char *stun = NULL, *turn[4], *tcred = NULL, *sipdom[4];
+	size_t nturn = 0, nsipdom = 0;
+	int sip_own = 0;
 	int ice = 0, turn_density = -1;
 	const char *dir = NULL, *overlay = "test.p2psip", *bad[8], *lp[4];
 	size_t nbad = 0, nlp = 0;
@@ -239,6 +242,11 @@ cmd_overlay(int argc, char **argv)
 			break;
 		case 'C': tcred = optarg; break;
 		case 'T': turn_density = atoi(optarg); break;
+		case 'R':
+			if (nsipdom < 4)
+				sipdom[nsipdom++] = optarg;
+			break;
+		case 'O': sip_own = 1; break;
 		default: return 2;
 		}
 	}
@@ -307,7 +315,14 @@ cmd_overlay(int argc, char **argv)
 		die("root cert", &e);
 	free(der);
 	p2p_config_add_id(&cf.config_signers, &cf.nconfig_signers, &sid);
-	p2p_config_add_builtin_kind(&cf, P2P_KIND_SIP_REGISTRATION, 10, 4096);
+	if (nsipdom > 0 || sip_own) {
+		/* RFC 7904's domain-restriction, as p2p-ca init writes it */
+		if (p2p_config_add_sip_kind(&cf, 10, 4096, nsipdom > 0,
+		    (char **)sipdom, nsipdom) != 0)
+			die("sip domain-restriction", NULL);
+	} else
+		p2p_config_add_builtin_kind(&cf, P2P_KIND_SIP_REGISTRATION, 10,
+		    4096);
 	p2p_config_add_builtin_kind(&cf, P2P_KIND_TURN_SERVICE, 1, 100);
 	{
 		/* the private kinds p2p-ca init defines */

@@ -38,8 +38,10 @@ static const p2p_kind_def kind_defs[] = {
 	  .max_node_multiple = 20 },
 };
 static const p2p_store_kinds KINDS = {
-	kind_defs, sizeof(kind_defs) / sizeof(kind_defs[0])
+	kind_defs, sizeof(kind_defs) / sizeof(kind_defs[0]), "example.org"
 };
+/* The kinds a store request is applied with (a test may swap them). */
+static const p2p_store_kinds *apply_kinds = &KINDS;
 
 static _Alignas(16) uint8_t arena_mem[1 << 18];
 static _Alignas(16) uint8_t arena2_mem[1 << 18];
@@ -237,7 +239,8 @@ put_kinds(struct ctx *c, const struct user *signer, const p2p_id *rid,
 	msg.signer = signer != NULL ? &signer->who : NULL;
 	p2p_store_out_free(&c->out);
 	memset(&c->err, 0, sizeof(c->err));
-	rc = p2p_store_apply(c->s, &dec, &msg, &KINDS, replica, now, &c->out,
+	rc = p2p_store_apply(c->s, &dec, &msg, apply_kinds, replica, now,
+	    &c->out,
 	    &c->err);
 	/* Everything kept must have been copied out of the message. */
 	memset(w.p, 0xa5, w.len);
@@ -861,6 +864,67 @@ test_user_node_match(void **state)
 	ctx_free(&c);
 }
 
+/* RFC 7904's domain-restriction on the SIP-REGISTRATION kind: absent,
+ * every domain; disabled, the overlay's own only; enabled, the patterns
+ * (whole domain, case ignored). */
+static void
+test_domain_restriction(void **state)
+{
+	p2p_kind_def defs[sizeof(kind_defs) / sizeof(kind_defs[0])];
+	p2p_store_kinds kinds = { defs, sizeof(defs) / sizeof(defs[0]),
+	    "example.org" };
+	char *pats[] = { "exa[m]ple\\.org", "other\\.net" };
+	char *nomatch[] = { "example", "ample\\.org", "other\\.net" };
+	p2p_kind_def *sip = NULL;
+	const uint32_t K = P2P_KIND_SIP_REGISTRATION;
+	uint64_t st = NOW;
+	struct ctx c;
+	struct val v;
+/* A fresh registration each time (a later storage time). */
+#define TRY() (val_make(&v, &alice, &alice.rid, K, ++st, 60, 0, \
+	    B(alice.id.node.b, P2P_ID_LEN), "alice at home", 1), \
+	    put(&c, &alice, &alice.rid, K, 0, &v, 1, NOW))
+
+	(void)state;
+	memcpy(defs, kind_defs, sizeof(defs));
+	for (size_t i = 0; i < kinds.n; i++)
+		if (defs[i].id == K)
+			sip = &defs[i];
+	assert_non_null(sip);
+	apply_kinds = &kinds;
+	ctx_init(&c, NULL);
+
+	/* Disabled: alice@example.org is of the overlay's own domain. */
+	sip->domain_restriction = 1;
+	sip->domain_enable = 0;
+	assert_int_equal(TRY(), 0);
+	kinds.domain = "Example.ORG";
+	assert_int_equal(TRY(), 0);
+	kinds.domain = "other.net";
+	assert_int_equal(TRY(), P2P_ERR_FORBIDDEN);
+	kinds.domain = NULL;
+	assert_int_equal(TRY(), P2P_ERR_FORBIDDEN);
+
+	/* Enabled: a pattern must match the whole domain. */
+	sip->domain_enable = 1;
+	sip->patterns = pats;
+	sip->npatterns = 2;
+	assert_int_equal(TRY(), 0);
+	sip->patterns = nomatch;
+	sip->npatterns = 3;
+	assert_int_equal(TRY(), P2P_ERR_FORBIDDEN);
+	sip->npatterns = 0;
+	assert_int_equal(TRY(), P2P_ERR_FORBIDDEN);
+
+	/* Without the element, every domain. */
+	sip->domain_restriction = 0;
+	kinds.domain = "other.net";
+	assert_int_equal(TRY(), 0);
+#undef TRY
+	apply_kinds = &KINDS;
+	ctx_free(&c);
+}
+
 static void
 test_node_multiple(void **state)
 {
@@ -1441,6 +1505,7 @@ main(void)
 		cmocka_unit_test(test_user_match_refuses_other_user),
 		cmocka_unit_test(test_node_match),
 		cmocka_unit_test(test_user_node_match),
+		cmocka_unit_test(test_domain_restriction),
 		cmocka_unit_test(test_node_multiple),
 		cmocka_unit_test(test_turn_service),
 		cmocka_unit_test(test_forged_signature),
