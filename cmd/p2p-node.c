@@ -32,6 +32,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: p2p-node run --dir NODEDIR [--listen ADDR:PORT] [--bootstrap HOST:PORT]...\n"
 "                    [--client] [--socket PATH] [--sip [ADDR:]PORT] [--daemon]\n"
+"                    [--sip-password-file FILE]\n"
 "                    [--pid-file FILE]\n"
 "                    [--log-level error|warn|info|debug] [--syslog]\n"
 "                    [--update-interval S] [--ping-interval S]\n"
@@ -91,6 +92,7 @@ cmd_run(int argc, char **argv)
 		{ "client", no_argument, NULL, 'C' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "sip", required_argument, NULL, 'I' },
+		{ "sip-password-file", required_argument, NULL, 'W' },
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'L' },
@@ -125,6 +127,7 @@ cmd_run(int argc, char **argv)
 		case 'C': o.client = 1; break;
 		case 's': o.socket = optarg; break;
 		case 'I': o.sip = optarg; break;
+		case 'W': o.sip_password_file = optarg; break;
 		case 'T': o.turn_service = optarg; break;
 		case 'D': daemonize = 1; break;
 		case 'M':
@@ -176,6 +179,9 @@ cmd_run(int argc, char **argv)
 	if (o.turn_service != NULL && o.client)
 		p2p_cli_die(P2P_EXIT_USAGE, "--turn-service: a client does "
 		    "not advertise services; run the node as a peer");
+	if (o.sip_password_file != NULL && o.sip == NULL)
+		p2p_cli_die(P2P_EXIT_USAGE, "--sip-password-file: only with "
+		    "--sip");
 	if (o.nbootstrap > 0)
 		o.bootstrap = boot;
 	drop_root(o.dir);

@@ -15,6 +15,9 @@ typedef struct p2p_node_opts {
 	const char *socket;	/* control socket; NULL: see control.h */
 	const char *sip;	/* SIP front "ip:port" (UDP and TCP); NULL:
 				   none */
+	const char *sip_password_file;	/* the front asks its user agents
+					   for this password (Digest); NULL:
+					   it does not */
 	int client;		/* a client node (RFC 6940 s3.2): no place on
 				   the ring, one link to the peer responsible
 				   for its Node-ID; needs a bootstrap node */

@@ -69,14 +69,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "sip.h"
+#include "sipauth.h"
 #include "sipreg.h"
 
 #define SIP_T1_MS		500
@@ -215,8 +218,9 @@ typedef struct sip_front {
 	sip_sub *subs;
 	uint64_t next_id;
 	int stopping;
+	p2p_sipauth *auth;	/* --sip-password-file; NULL: none */
 	struct {
-		uint64_t rx, tx, bad, dropped, forwarded;
+		uint64_t rx, tx, bad, dropped, forwarded, challenged;
 	} st;
 } sip_front;
 
@@ -2143,6 +2147,65 @@ on_ack_cancel(sip_front *f, const sip_src *src, osip_message_t *m)
 	osip_message_free(m);
 }
 
+/*
+ * Digest authentication (--sip-password-file): a REGISTER from a user
+ * agent needs an Authorization for the node's user (401 otherwise), and
+ * so does, as a Proxy-Authorization (407), a request it starts outside a
+ * dialog (INVITE, MESSAGE, ...; not OPTIONS, which the front answers
+ * itself, nor ACK and CANCEL, which cannot be challenged). Requests from
+ * other nodes (AppAttach, certificates checked) and from the control
+ * socket are not challenged.
+ */
+static int
+needs_proxy_auth(const sip_txn *t)
+{
+	osip_generic_param_t *tag = NULL;
+	osip_message_t *m = t->orig;
+
+	if (t->from.kind != SRC_UDP && t->from.kind != SRC_TCP)
+		return 0;
+	if (p2p_sip_is(m, "OPTIONS"))
+		return 0;
+	return !(osip_to_get_tag(m->to, &tag) == 0 && tag != NULL &&
+	    tag->gvalue != NULL);
+}
+
+static int
+authorized(sip_front *f, sip_txn *t, int proxy)
+{
+	enum p2p_sipauth_result r;
+	osip_message_t *resp;
+	uint64_t now_s = (uint64_t)time(NULL);
+	char tag[17], who[96];
+
+	if (f->auth == NULL || (t->from.kind != SRC_UDP &&
+	    t->from.kind != SRC_TCP))
+		return 1;
+	r = p2p_sipauth_check(f->auth, t->orig, proxy, now_s);
+	if (r == P2P_SIPAUTH_OK)
+		return 1;
+	f->st.challenged++;
+	node_log(f->n, r == P2P_SIPAUTH_BAD ? NLOG_WARN : NLOG_DEBUG,
+	    "sip: %s from %s: %s", t->orig->sip_method,
+	    src_name(&t->from, who, sizeof(who)),
+	    r == P2P_SIPAUTH_BAD ? "wrong credentials, challenged again" :
+	    r == P2P_SIPAUTH_STALE ? "stale nonce, challenged" :
+	    "no credentials, challenged");
+	rand_hex(tag, 8);
+	resp = p2p_sip_response(t->orig, proxy ? 407 : 401, NULL, tag);
+	if (resp == NULL)
+		return 0;
+	if (p2p_sipauth_challenge(f->auth, resp, proxy,
+	    r == P2P_SIPAUTH_STALE, now_s) != 0) {
+		osip_message_free(resp);
+		reply(f, &t->from, t->orig, 500, "Cannot challenge", t);
+		return 0;
+	}
+	answer_up(f, t, resp);
+	osip_message_free(resp);
+	return 0;
+}
+
 static void
 on_request(sip_front *f, const sip_src *src, osip_message_t *m)
 {
@@ -2166,9 +2229,12 @@ on_request(sip_front *f, const sip_src *src, osip_message_t *m)
 		return;
 	}
 	if (p2p_sip_is(m, "REGISTER")) {
-		registrar(f, t);
+		if (authorized(f, t, 0))
+			registrar(f, t);
 		return;
 	}
+	if (needs_proxy_auth(t) && !authorized(f, t, 1))
+		return;
 	if (p2p_sip_is(m, "INVITE")) {
 		t->deadline_ms = now_ms(f) + SIP_INVITE_MS;
 		reply(f, src, m, 100, NULL, t);
@@ -2442,13 +2508,16 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	aors = json_array();
 	if (n->ident.info.user[0] != '\0')
 		json_array_append_new(aors, json_string(n->ident.info.user));
-	o = json_pack("{s:s,s:s,s:o,s:s,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:i}}",
+	o = json_pack("{s:s,s:s,s:o,s:s,s:o,s:b,"
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:i}}",
 	    "udp", addr, "tcp", addr, "aors", aors, "node_id",
-	    p2p_id_hex(&n->ident.node, hex), "bindings", bs, "stats",
+	    p2p_id_hex(&n->ident.node, hex), "bindings", bs,
+	    "authentication", f->auth != NULL, "stats",
 	    "received", (json_int_t)f->st.rx, "sent", (json_int_t)f->st.tx,
 	    "forwarded", (json_int_t)f->st.forwarded,
 	    "malformed", (json_int_t)f->st.bad,
 	    "dropped", (json_int_t)f->st.dropped,
+	    "challenged", (json_int_t)f->st.challenged,
 	    "transactions", (int)f->ntxns);
 	(void)p2p_ctl_reply(req, o);
 }
@@ -2659,6 +2728,36 @@ bind_pair(sip_front *f, struct sockaddr_storage *sa, int port)
 	return err;
 }
 
+/* --sip-password-file: the password of the node's user, the overlay's
+ * name as realm. */
+static int
+auth_start(sip_front *f, char *err, size_t errlen)
+{
+	p2p_node *n = f->n;
+	char pass[P2P_SIPAUTH_MAX_PASS + 1], why[256];
+	int rc;
+
+	if (p2p_sipauth_read_password(n->opts.sip_password_file, pass,
+	    sizeof(pass), why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--sip-password-file %s", why);
+		return -1;
+	}
+	if ((f->auth = malloc(sizeof(*f->auth))) == NULL) {
+		OPENSSL_cleanse(pass, sizeof(pass));
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = p2p_sipauth_init(f->auth, n->cfg.instance_name,
+	    n->ident.info.user, pass);
+	OPENSSL_cleanse(pass, sizeof(pass));
+	if (rc != 0) {
+		snprintf(err, errlen, "--sip-password-file: the node's "
+		    "certificate has no user name to authenticate");
+		return -1;
+	}
+	return 0;
+}
+
 int
 sip_start(p2p_node *n, char *err, size_t errlen)
 {
@@ -2716,8 +2815,12 @@ sip_start(p2p_node *n, char *err, size_t errlen)
 		return -1;
 	}
 	f->app_port = (uint16_t)p2p_tls_listener_port(f->app_listener);
+	if (n->opts.sip_password_file != NULL && auth_start(f, err,
+	    errlen) != 0)
+		return -1;
 	node_log(n, NLOG_INFO, "sip: front on %s:%u (udp, tcp), SIP "
-	    "connections on %s:%u", f->ip, f->port, n->listen_ip, f->app_port);
+	    "connections on %s:%u%s", f->ip, f->port, n->listen_ip,
+	    f->app_port, f->auth != NULL ? ", Digest authentication" : "");
 	return 0;
 }
 
@@ -2808,6 +2911,10 @@ sip_free(p2p_node *n)
 		p2p_tls_ctx_free(f->app_dsrv);
 	if (f->app_dcli != NULL)
 		p2p_tls_ctx_free(f->app_dcli);
+	if (f->auth != NULL) {
+		OPENSSL_cleanse(f->auth, sizeof(*f->auth));
+		free(f->auth);
+	}
 	free(f);
 	n->sip = NULL;
 }

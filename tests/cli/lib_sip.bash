@@ -169,7 +169,8 @@ sip_node_start() {
 }
 
 # sip_overlay N [OPTIONS...]: N node directories (p2p-testkit overlay
-# OPTIONS), then nodes 0 .. N-1 with a SIP front each, all joining through node 0, in a converged ring.
+# OPTIONS), then nodes 0 .. N-1 with a SIP front each, all joining
+# through node 0, in a converged ring.
 sip_overlay() {
 	local n=$1 i
 	node_overlay "$n" "${@:2}"
@@ -349,6 +350,7 @@ sip_lookup_wait() {
 #   big10k      an OPTIONS with a 10 KB header
 #   huge        an INVITE of 65507 bytes (the largest UDP datagram)
 #   options     a well-formed OPTIONS for the server itself
+#   message     a MESSAGE outside a dialog (a proxied request)
 sip_udp_probe() {
 	python3 - "$@" <<'EOF'
 import os, socket, sys, time
@@ -387,6 +389,8 @@ elif kind == "huge":
     d = d[:65507]
 elif kind == "options":
     d = req("OPTIONS", "Accept: application/sdp\r\n")
+elif kind == "message":
+    d = req("MESSAGE", "Content-Type: text/plain\r\n", b"hello")
 else:
     sys.exit("unknown kind " + kind)
 s.sendto(d, ("127.0.0.1", port))
@@ -446,15 +450,16 @@ EOF
 
 # ---- baresip ----------------------------------------------------------------
 
-# baresip_start NAME AOR FRONT-PORT [SOURCE-WAV]: a headless baresip in
-# $NT_DIR/baresip-NAME (its own config, accounts and contacts; no sound
-# card: audio from SOURCE-WAV through aufile, received audio to
-# aubridge, both directions dumped to WAV files by sndfile), listening on
-# a free 127.0.0.1 port, registering AOR through the front at
-# 127.0.0.1:FRONT-PORT and answering calls itself. Its PID goes to
+# baresip_start NAME AOR FRONT-PORT [SOURCE-WAV] [PASSWORD]: a headless
+# baresip in $NT_DIR/baresip-NAME (its own config, accounts and
+# contacts; no sound card: audio from SOURCE-WAV through aufile,
+# received audio to aubridge, both directions dumped to WAV files by
+# sndfile), listening on a free 127.0.0.1 port, registering AOR through
+# the front at 127.0.0.1:FRONT-PORT (answering its Digest challenge with
+# PASSWORD, when given) and answering calls itself. Its PID goes to
 # BARESIP_PID, its output to $NT_DIR/baresip-NAME/out.
 baresip_start() {
-	local name=$1 aor=$2 front=$3 wav=${4:-} d port
+	local name=$1 aor=$2 front=$3 wav=${4:-} pass=${5:-} d port auth=
 	d=$NT_DIR/baresip-$name
 	mkdir -p "$d"
 	port=$(sip_free_udp_port)
@@ -488,8 +493,9 @@ module_tmp		uuid.so
 module_tmp		account.so
 module_app		menu.so
 EOF
-	printf '<sip:%s>;regint=60;outbound="sip:127.0.0.1:%s;transport=udp";answermode=auto;audio_codecs=PCMU,PCMA;medianat=;mediaenc=\n' \
-	    "$aor" "$front" >"$d/accounts"
+	[ -n "$pass" ] && auth=";auth_pass=$pass"
+	printf '<sip:%s>%s;regint=60;outbound="sip:127.0.0.1:%s;transport=udp";answermode=auto;audio_codecs=PCMU,PCMA;medianat=;mediaenc=\n' \
+	    "$aor" "$auth" "$front" >"$d/accounts"
 	: >"$d/contacts"
 	BARESIP_PORT=$port
 	baresip -f "$d" -v >"$d/out" 2>&1 3>&- </dev/null &

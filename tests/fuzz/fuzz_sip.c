@@ -7,13 +7,18 @@
  * built and both are serialized and parsed again. The same bytes are also
  * cut into messages with p2p_sip_frame as a TCP or TLS stream would
  * deliver them, in chunks, and every framed message must lie inside the
- * stream.
+ * stream. A request's Authorization and Proxy-Authorization headers go
+ * through the Digest check of sipauth.h.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sip.h"
+#include "sipauth.h"
+
+static p2p_sipauth auth;
+static int auth_ready;
 
 static void
 use_message(osip_message_t *m)
@@ -26,6 +31,13 @@ use_message(osip_message_t *m)
 
 	(void)p2p_sip_top_branch(m);
 	if (MSG_IS_REQUEST(m)) {
+		if (!auth_ready)
+			auth_ready = p2p_sipauth_init(&auth, "test.p2psip",
+			    "user1@test.p2psip", "secret") == 0;
+		if (auth_ready) {
+			(void)p2p_sipauth_check(&auth, m, 0, 1800000000u);
+			(void)p2p_sipauth_check(&auth, m, 1, 1800000000u);
+		}
 		(void)p2p_sip_uri_param(m->req_uri, "gr");
 		(void)p2p_sip_uri_hostport(m->req_uri, host, sizeof(host),
 		    &port);

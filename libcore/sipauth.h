@@ -1,0 +1,76 @@
+/*
+ * sipauth: HTTP Digest authentication of SIP requests (RFC 3261 s22,
+ * with the computation of RFC 2617: MD5, qop "auth" or none), for the
+ * node's SIP front when it has a password (p2p-node --sip-password-file).
+ *
+ * The front has one user, the node's certificate user; a user agent
+ * proves it knows the password. Nonces are stateless: the issue time
+ * and an HMAC-SHA256 of it under a key the front draws at start, so a
+ * nonce is checked without a table and stops being accepted after
+ * P2P_SIPAUTH_NONCE_S (the challenge then says stale=true and the user
+ * agent retries with the new nonce, without asking its user). A nonce
+ * may be used more than once within that time (nonce counts are not
+ * tracked): the front is meant for user agents on the same host or
+ * network, not an open Internet registrar.
+ *
+ * libosip2 parses the Authorization and Proxy-Authorization headers;
+ * this module reads the fields (removing their quotes) and checks every
+ * one it uses.
+ */
+#ifndef P2P_SIPAUTH_H
+#define P2P_SIPAUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <osipparser2/osip_parser.h>
+
+#define P2P_SIPAUTH_NONCE_S	300
+#define P2P_SIPAUTH_KEY_LEN	32
+/* The longest password accepted. */
+#define P2P_SIPAUTH_MAX_PASS	256
+
+typedef struct p2p_sipauth {
+	char realm[256];
+	char user[128];		/* the user part of the AOR */
+	char aor[256];		/* user@domain: also accepted as username */
+	char pass[P2P_SIPAUTH_MAX_PASS + 1];
+	uint8_t key[P2P_SIPAUTH_KEY_LEN];
+} p2p_sipauth;
+
+enum p2p_sipauth_result {
+	P2P_SIPAUTH_OK = 0,
+	P2P_SIPAUTH_MISSING,	/* no credentials for our realm */
+	P2P_SIPAUTH_STALE,	/* right password, nonce too old */
+	P2P_SIPAUTH_BAD,	/* wrong user, password, or malformed */
+};
+
+/* Set up for realm and the AOR user@domain with password pass (no
+ * control characters); a fresh random key. 0 or -1. */
+int p2p_sipauth_init(p2p_sipauth *a, const char *realm, const char *aor,
+    const char *pass);
+
+/* Read a password file: its first line, without the line end; the file
+ * must not be readable by group or others. 0, or -1 with why. */
+int p2p_sipauth_read_password(const char *path, char *out, size_t cap,
+    char *why, size_t whylen);
+
+/* Check the credentials of request m (Proxy-Authorization when proxy,
+ * else Authorization) at time now_s. */
+enum p2p_sipauth_result p2p_sipauth_check(const p2p_sipauth *a,
+    osip_message_t *m, int proxy, uint64_t now_s);
+
+/* Add a challenge (Proxy-Authenticate when proxy, else WWW-Authenticate)
+ * with a fresh nonce to response r. 0 or -1. */
+int p2p_sipauth_challenge(const p2p_sipauth *a, osip_message_t *r,
+    int proxy, int stale, uint64_t now_s);
+
+/* The Digest response (32 hex digits and a NUL in out) for the given
+ * fields (RFC 2617 s3.2.2, MD5); qop NULL or "" for the RFC 2069 form
+ * without nc and cnonce. 0 or -1. */
+int p2p_sipauth_response(const char *user, const char *realm,
+    const char *pass, const char *method, const char *uri,
+    const char *nonce, const char *nc, const char *cnonce, const char *qop,
+    char out[33]);
+
+#endif
