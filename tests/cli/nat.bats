@@ -85,6 +85,22 @@ peers() {
 	    "$NT_DIR/a.log"
 }
 
+@test "ice through two symmetric NATs: with host, server-reflexive and relayed candidates all offered, a pair through the TURN relay connects" {
+	lab_up symmetric
+	lab_turn_start "$NT_DIR"
+	peers --stun "$LAB_PUB:3478" --turn "$LAB_PUB:3478" \
+	    --user "$LAB_TURN_USER" --pass "$LAB_TURN_PASS"
+	[ "$A_RC" -eq 0 ] && [ "$B_RC" -eq 0 ]
+	grep -q "^candidate host $LAB_A:" "$NT_DIR/a.log"
+	grep -q "^candidate srflx $LAB_R1:" "$NT_DIR/a.log"
+	grep -q "^candidate relay $LAB_PUB:" "$NT_DIR/a.log"
+	grep -q "^received hello from B" "$NT_DIR/a.log"
+	grep -q "^received hello from A" "$NT_DIR/b.log"
+	# one end of the selected pair is a relay on the TURN server
+	grep -qE "^connected (relay $LAB_PUB:[0-9]+ -> |[a-z]+ [0-9.:]+ -> relay $LAB_PUB:)" \
+	    "$NT_DIR/a.log"
+}
+
 @test "ice through two NATs: relay only, wrong TURN password fails" {
 	lab_up eim
 	lab_turn_start "$NT_DIR"
@@ -99,28 +115,53 @@ peers() {
 	    "$NT_DIR/a.log"
 }
 
-@test "nodes behind two NATs join through a public bootstrap peer over ICE and DTLS, then put and get" {
-	lab_up eim
+# nat_nodes MODE [overlay options...]: the lab in MODE, a bootstrap peer
+# on the public segment, node 1 behind NAT a and node 2 behind NAT b, in
+# a converged ring.
+nat_nodes() {
+	lab_up "$1"
+	shift
 	lab_turn_start "$NT_DIR"
-	node_overlay 3 --ice --stun "$LAB_PUB:3478"
+	node_overlay 3 --ice --stun "$LAB_PUB:3478" "$@"
 	lab_node 0 pub "$LAB_PUB"
 	lab_node 1 a "$LAB_A" "${NT_NODE_ADDR[0]}"
 	lab_node 2 b "$LAB_B" "${NT_NODE_ADDR[0]}"
 	node_wait_ring 120
-	# The two NATed nodes have an ICE link between their routers'
-	# public addresses, DTLS over the selected pair.
-	grep -qE "ICE with ${NT_NODE_ID[2]:0:8}: [a-z]+ [0-9.:]+ -> [a-z]+ $LAB_R2:" \
-	    "$(node_log 1)"
+}
+
+# nat_link_and_data: node 1 holds a DTLS-UDP-SR link to node 2, and data
+# stored from behind one NAT is read from behind the other (and from the
+# public peer).
+nat_link_and_data() {
 	p2p-node peers --json --dir "$(node_dir 1)" >"$NT_DIR/peers1"
 	jq -e --arg id "${NT_NODE_ID[2]}" \
 	    'any(.[]; .node_id == $id and .link_type == "DTLS-UDP-SR")' \
 	    "$NT_DIR/peers1"
-	# Data stored from behind one NAT is read from behind the other.
 	st_put 1 "$(st_user 1)" "from behind NAT a"
 	[ "$(st_get 2 "$(st_user 1)")" = "from behind NAT a" ]
 	st_put 2 "$(st_user 2)" "from behind NAT b"
 	[ "$(st_get 1 "$(st_user 2)")" = "from behind NAT b" ]
 	[ "$(st_get 0 "$(st_user 2)")" = "from behind NAT b" ]
+}
+
+@test "nodes behind two NATs join through a public bootstrap peer over ICE and DTLS, then put and get" {
+	nat_nodes eim
+	# The two NATed nodes have an ICE link between their routers'
+	# public addresses, DTLS over the selected pair.
+	grep -qE "ICE with ${NT_NODE_ID[2]:0:8}: [a-z]+ [0-9.:]+ -> [a-z]+ $LAB_R2:" \
+	    "$(node_log 1)"
+	nat_link_and_data
+}
+
+@test "nodes behind two symmetric NATs link through the TURN relay of the configuration, then put and get" {
+	nat_nodes symmetric --turn "$LAB_PUB:3478" \
+	    --turn-credentials "$LAB_TURN_USER:$LAB_TURN_PASS"
+	# Node 1's ICE link to node 2 has one end on a TURN relay: the
+	# mappings of a symmetric NAT depend on the destination, so no
+	# server-reflexive pair can work.
+	grep -qE "ICE with ${NT_NODE_ID[2]:0:8}: (relay $LAB_PUB:[0-9]+ -> |[a-z]+ [0-9.:]+ -> relay $LAB_PUB:)" \
+	    "$(node_log 1)"
+	nat_link_and_data
 }
 
 @test "a client node behind a NAT is admitted, puts and gets" {

@@ -22,13 +22,17 @@ teardown() {
 	sip_teardown
 }
 
-# nat_sip_overlay: a bootstrap peer on the public segment, node 1 behind
-# NAT a and node 2 behind NAT b, each of these two with a SIP front on
-# its namespace's loopback.
+# nat_sip_overlay [symmetric]: a bootstrap peer on the public segment,
+# node 1 behind NAT a and node 2 behind NAT b, each of these two with a
+# SIP front on its namespace's loopback. Symmetric NATs get the lab's
+# TURN server in the configuration too.
 nat_sip_overlay() {
-	lab_up eim
+	local turn=()
+	lab_up "${1:-eim}"
 	lab_turn_start "$NT_DIR"
-	node_overlay 3 --ice --stun "$LAB_PUB:3478"
+	[ "${1:-eim}" = symmetric ] && turn=(--turn "$LAB_PUB:3478"
+	    --turn-credentials "$LAB_TURN_USER:$LAB_TURN_PASS")
+	node_overlay 3 --ice --stun "$LAB_PUB:3478" "${turn[@]}"
 	lab_node 0 pub "$LAB_PUB"
 	lab_node 1 a "$LAB_A" "${NT_NODE_ADDR[0]}" --sip 127.0.0.1:0
 	lab_node 2 b "$LAB_B" "${NT_NODE_ADDR[0]}" --sip 127.0.0.1:0
@@ -52,11 +56,11 @@ appattach_over_ice() {
 	    "$(node_log "$1")"
 }
 
-@test "SIPp behind NAT a calls SIPp behind NAT b: AppAttach over ICE, SIP over DTLS, INVITE/180/200/ACK, BYE/200" {
+# nat_sipp_call: the callee registers at node 2 (in namespace b) from
+# the port its SIPp UAS then listens on; the caller, in namespace a,
+# registers at node 1 and calls; both finish their call.
+nat_sipp_call() {
 	local up
-	nat_sip_overlay
-
-	# The callee registers at node 2 from the port its UAS listens on.
 	in_ns b
 	up=$(sip_free_udp_port)
 	sip_register reg2 2 "$(sip_name 2)" "$up"
@@ -64,15 +68,34 @@ appattach_over_ice() {
 	sip_lookup_wait 1 "$(sip_aor 2)" 30
 	sipp_start uas uas -p "$up" -m 1 -timeout 90s -timeout_error
 	sip_wait_udp "$up"
-
 	in_ns a
 	sip_call uac 1 "$(sip_name 2)" 1000
 	sip_call_ok uac uas
+}
+
+@test "SIPp behind NAT a calls SIPp behind NAT b: AppAttach over ICE, SIP over DTLS, INVITE/180/200/ACK, BYE/200" {
+	nat_sip_overlay
+	nat_sipp_call
 
 	# Both nodes are behind NATs: only ICE could have made the path.
 	appattach_over_ice 1 2 "$LAB_R2"
 	appattach_over_ice 2 1 "$LAB_R1"
 	grep -q "^INVITE " "$NT_DIR/sipp-uas.msg"
+	grep -q "^BYE " "$NT_DIR/sipp-uas.msg"
+}
+
+@test "SIPp behind symmetric NAT a calls SIPp behind symmetric NAT b: AppAttach over ICE through the TURN relay, INVITE/180/200/ACK, BYE/200" {
+	local id2
+	nat_sip_overlay symmetric
+	nat_sipp_call
+
+	# The AppAttach pair has one end on the TURN relay: no other pair
+	# gets through two symmetric NATs.
+	id2=${NT_NODE_ID[2]:0:8}
+	grep -qE "AppAttach ICE with $id2: (relay $LAB_PUB:[0-9]+ -> |[a-z]+ [0-9.:]+ -> relay $LAB_PUB:)" \
+	    "$(node_log 1)"
+	grep -q "sip: connection with node $id2 open (DTLS over ICE)" \
+	    "$(node_log 1)"
 	grep -q "^BYE " "$NT_DIR/sipp-uas.msg"
 }
 

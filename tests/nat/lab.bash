@@ -115,6 +115,19 @@ _lab_host() {
 	ip -n "$(lab_ns "$1")" route add default via "$3"
 }
 
+# _lab_discard: a default route on the public segment to a gateway that
+# is not there (a permanent neighbor entry with a MAC nobody has): the
+# segment is then like the Internet, where a datagram to a private
+# address of someone else's network is sent and lost. Without it sendto
+# fails there with "Network is unreachable", and coturn closes a TURN
+# allocation on that error (ICE has its relay send checks to the peer's
+# host candidates, 10.0.x.x here).
+_lab_discard() {
+	ip -n "$(lab_ns pub)" neigh add 198.51.100.254 \
+	    lladdr 02:00:00:00:00:fe dev pubbr nud permanent &&
+	ip -n "$(lab_ns pub)" route add default via 198.51.100.254 dev pubbr
+}
+
 lab_up() {
 	local mode=${1:-eim} ns
 	LAB_PFX="p2pnat$$"
@@ -133,7 +146,8 @@ lab_up() {
 	_lab_link r1 lan a eth0 && _lab_link r2 lan b eth0 &&
 	_lab_router r1 "$LAB_R1" 10.0.1 "$mode" &&
 	_lab_router r2 "$LAB_R2" 10.0.2 "$mode" &&
-	_lab_host a "$LAB_A" 10.0.1.1 && _lab_host b "$LAB_B" 10.0.2.1
+	_lab_host a "$LAB_A" 10.0.1.1 && _lab_host b "$LAB_B" 10.0.2.1 &&
+	_lab_discard
 }
 
 # lab_bg NS LOG CMD...: start CMD in NS, output to LOG; LAB_LAST_PID.
