@@ -164,6 +164,26 @@ nat_link_and_data() {
 	nat_link_and_data
 }
 
+@test "nodes behind two symmetric NATs link through a TURN server they found in the overlay (TURN-SERVICE), not in the configuration" {
+	lab_up symmetric
+	lab_turn_start "$NT_DIR"
+	# The configuration names a STUN server and the TURN credentials,
+	# no TURN server: the public peer advertises coturn.
+	node_overlay 3 --ice --stun "$LAB_PUB:3478" \
+	    --turn-credentials "$LAB_TURN_USER:$LAB_TURN_PASS"
+	lab_node 0 pub "$LAB_PUB" "" --turn-service "$LAB_PUB:3478"
+	lab_node 1 a "$LAB_A" "${NT_NODE_ADDR[0]}"
+	lab_node 2 b "$LAB_B" "${NT_NODE_ADDR[0]}"
+	node_wait_ring 180
+	# (one relay end is enough for the pair: at least one of the two
+	# has found the server by the time they link)
+	cat "$(node_log 1)" "$(node_log 2)" |
+	    grep -q "turn: TURN server $LAB_PUB:3478 found"
+	grep -qE "ICE with ${NT_NODE_ID[2]:0:8}: (relay $LAB_PUB:[0-9]+ -> |[a-z]+ [0-9.:]+ -> relay $LAB_PUB:)" \
+	    "$(node_log 1)"
+	nat_link_and_data
+}
+
 @test "a client node behind a NAT is admitted, puts and gets" {
 	lab_up eim
 	lab_turn_start "$NT_DIR"
