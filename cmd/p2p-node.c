@@ -279,6 +279,10 @@ print_status(FILE *out, const json_t *v, void *user)
 		    "fragmentation"), k, val)
 			fprintf(out, "frag.%-7s %lld\n", k,
 			    (long long)json_integer_value(val));
+		json_object_foreach((json_t *)json_object_get(v,
+		    "answer_cache"), k, val)
+			fprintf(out, "anscache.%-3s %lld\n", k,
+			    (long long)json_integer_value(val));
 	}
 }
 

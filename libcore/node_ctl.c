@@ -12,6 +12,7 @@
  *   stop     leave the overlay and exit
  */
 #include "node_int.h"
+#include "anscache.h"
 #include "frag.h"
 
 #include <stdio.h>
@@ -60,6 +61,23 @@ frag_json(p2p_node *n)
 	    "contradictions", (json_int_t)r->bad,
 	    "pending", (json_int_t)r->msgs_held,
 	    "pending_bytes", (json_int_t)r->bytes_held);
+}
+
+/* The answers kept for retransmitted requests (anscache.h). */
+static json_t *
+anscache_json(p2p_node *n)
+{
+	const p2p_anscache_stats *a = route_anscache_stats(n);
+
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "entries", (json_int_t)a->entries,
+	    "bytes", (json_int_t)a->bytes,
+	    "requests", (json_int_t)a->requests,
+	    "answered", (json_int_t)a->answered,
+	    "resent", (json_int_t)a->resent,
+	    "ignored", (json_int_t)a->ignored,
+	    "evicted", (json_int_t)a->evicted,
+	    "too_large", (json_int_t)a->too_large);
 }
 
 static void
@@ -123,6 +141,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 		json_object_set_new(r, "admitting_peer", n->join == JOIN_DONE ?
 		    id_json(&n->admitting) : json_null());
 	json_object_set_new(r, "fragmentation", frag_json(n));
+	json_object_set_new(r, "answer_cache", anscache_json(n));
 	p2p_ctl_reply(req, r);
 }
 

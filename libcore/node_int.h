@@ -280,6 +280,9 @@ void route_link_gone(p2p_node *n, p2p_link *l);
 /* Reassembly counters (all zero before the first fragment came). */
 struct p2p_reasm_stats;
 const struct p2p_reasm_stats *route_reasm_stats(p2p_node *n);
+/* The answer cache's counters (anscache.h); all zero before the first
+ * request. */
+const struct p2p_anscache_stats *route_anscache_stats(p2p_node *n);
 void route_free(p2p_node *n);
 /* The code and printable text of an Error answer; -1 if ans is not one. */
 int route_error_info(const p2p_msg *ans, uint16_t *code, char *text,

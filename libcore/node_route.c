@@ -274,6 +274,15 @@ route_reasm_stats(p2p_node *n)
 	return n->reasm != NULL ? p2p_reasm_get_stats(n->reasm) : &none;
 }
 
+const p2p_anscache_stats *
+route_anscache_stats(p2p_node *n)
+{
+	static const p2p_anscache_stats none;
+
+	return n->anscache != NULL ? p2p_anscache_get_stats(n->anscache) :
+	    &none;
+}
+
 void
 route_free(p2p_node *n)
 {

@@ -30,6 +30,12 @@ teardown() {
 	# the same bytes: contents and signature
 	[ "$a" = "$b" ]
 	grep -q "StoreReq retransmitted: answered again" "$(node_log 0)"
+	# p2p-node status counts it
+	out=$(p2p-node status --json --dir "$(node_dir 0)")
+	[ "$(jq .answer_cache.resent <<<"$out")" -eq 1 ]
+	[ "$(jq .answer_cache.answered <<<"$out")" -ge 1 ]
+	[ "$(jq .answer_cache.entries <<<"$out")" -ge 1 ]
+	p2p-node status --dir "$(node_dir 0)" | grep -qE '^anscache.resent +1$'
 	# one append, not two
 	out=$(st_get 0 --kind array --json "$(st_user 1)")
 	echo "$out"
