@@ -117,6 +117,13 @@ p2p_anscache_expire(p2p_anscache *c, uint64_t now_ms)
 	return k;
 }
 
+uint64_t
+p2p_anscache_next_due(const p2p_anscache *c)
+{
+	return c->oldest != NULL ? c->oldest->born_ms + c->lim.max_age_ms :
+	    UINT64_MAX;
+}
+
 enum p2p_anscache_state
 p2p_anscache_request(p2p_anscache *c, const p2p_anscache_req *r,
     uint64_t now_ms, const uint8_t **ans, size_t *len)

@@ -108,6 +108,8 @@ int p2p_anscache_answer(p2p_anscache *c, uint64_t tid, uint16_t code,
 /* Drop entries older than max_age_ms (p2p_anscache_request does too);
  * returns how many. */
 size_t p2p_anscache_expire(p2p_anscache *c, uint64_t now_ms);
+/* When the oldest entry expires (UINT64_MAX: none held). */
+uint64_t p2p_anscache_next_due(const p2p_anscache *c);
 const p2p_anscache_stats *p2p_anscache_get_stats(const p2p_anscache *c);
 
 #endif

@@ -2,6 +2,7 @@
  * node: setup and lifetime of a p2p-node (see node_int.h for the map).
  */
 #include "node_int.h"
+#include "anscache.h"
 #include "frag.h"
 
 #include "cfgupd.h"
@@ -246,6 +247,8 @@ next_due(p2p_node *n, uint64_t now)
 #define EARLIER(x) do { u = (x); if (u < t) t = u; } while (0)
 	if (n->reasm != NULL)
 		EARLIER(p2p_reasm_next_due(n->reasm));
+	if (n->anscache != NULL)
+		EARLIER(p2p_anscache_next_due(n->anscache));
 	if (n->stopping)
 		return t;
 	EARLIER(topo_next_due(n));

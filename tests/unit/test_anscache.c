@@ -119,8 +119,10 @@ test_age_bound(void **state)
 	size_t len;
 
 	(void)state;
+	assert_true(p2p_anscache_next_due(c) == UINT64_MAX);
 	assert_int_equal(p2p_anscache_request(c, &r, 1000, &ans, &len),
 	    P2P_ANSCACHE_NEW);
+	assert_true(p2p_anscache_next_due(c) == 16000);
 	assert_int_equal(p2p_anscache_answer(c, 1, 1, 1, NULL,
 	    (const uint8_t *)"a", 1), 0);
 	assert_int_equal(p2p_anscache_request(c, &s, 9000, &ans, &len),
@@ -129,6 +131,7 @@ test_age_bound(void **state)
 	    P2P_ANSCACHE_ANSWERED);
 	/* 15 s after the first copy it is forgotten */
 	assert_int_equal(p2p_anscache_expire(c, 16000), 1);
+	assert_true(p2p_anscache_next_due(c) == 24000);
 	assert_int_equal(p2p_anscache_get_stats(c)->entries, 1);
 	assert_int_equal(p2p_anscache_get_stats(c)->bytes, 0);
 	assert_int_equal(p2p_anscache_request(c, &r, 16000, &ans, &len),
