@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -227,8 +228,39 @@ nonce_ok(const p2p_sipauth *a, const char *nonce, uint64_t *t)
 	return 1;
 }
 
+/* A count nc (8 hex digits) for nonce: 1 if above every count seen for
+ * it, which is then remembered; 0 for a replay. */
+static int
+count_fresh(p2p_sipauth *a, const char *nonce, const char *nc,
+    uint64_t now_s)
+{
+	unsigned long v;
+	char *end;
+	size_t i, slot = 0;
+
+	v = strtoul(nc, &end, 16);
+	if (*end != '\0' || v == 0 || v > UINT32_MAX)
+		return 0;
+	for (i = 0; i < P2P_SIPAUTH_SEEN; i++) {
+		if (strcmp(a->seen[i].nonce, nonce) == 0) {
+			if (v <= a->seen[i].nc)
+				return 0;
+			a->seen[i].nc = (uint32_t)v;
+			a->seen[i].used = now_s;
+			return 1;
+		}
+		if (a->seen[i].used < a->seen[slot].used)
+			slot = i;
+	}
+	snprintf(a->seen[slot].nonce, sizeof(a->seen[slot].nonce), "%s",
+	    nonce);
+	a->seen[slot].nc = (uint32_t)v;
+	a->seen[slot].used = now_s;
+	return 1;
+}
+
 enum p2p_sipauth_result
-p2p_sipauth_check(const p2p_sipauth *a, osip_message_t *m, int proxy,
+p2p_sipauth_check(p2p_sipauth *a, osip_message_t *m, int proxy,
     uint64_t now_s)
 {
 	osip_authorization_t *h = NULL;
@@ -281,6 +313,8 @@ p2p_sipauth_check(const p2p_sipauth *a, osip_message_t *m, int proxy,
 			continue;
 		if (t > now_s + 5 || now_s - t > P2P_SIPAUTH_NONCE_S)
 			return P2P_SIPAUTH_STALE;
+		if (qop[0] != '\0' && !count_fresh(a, nonce, nc, now_s))
+			continue;	/* a replay */
 		return P2P_SIPAUTH_OK;
 	}
 	return res;

@@ -8,10 +8,12 @@
  * and an HMAC-SHA256 of it under a key the front draws at start, so a
  * nonce is checked without a table and stops being accepted after
  * P2P_SIPAUTH_NONCE_S (the challenge then says stale=true and the user
- * agent retries with the new nonce, without asking its user). A nonce
- * may be used more than once within that time (nonce counts are not
- * tracked): the front is meant for user agents on the same host or
- * network, not an open Internet registrar.
+ * agent retries with the new nonce, without asking its user). With qop
+ * "auth" a nonce serves several requests, each with a higher nonce count
+ * (nc): the highest count seen is kept for the P2P_SIPAUTH_SEEN most
+ * recently used nonces, and a request whose count is not above it is a
+ * replay and refused. Credentials without qop (RFC 2069) carry no count
+ * and are accepted again within the nonce's lifetime.
  *
  * libosip2 parses the Authorization and Proxy-Authorization headers;
  * this module reads the fields (removing their quotes) and checks every
@@ -30,7 +32,14 @@
 /* The longest password accepted. */
 #define P2P_SIPAUTH_MAX_PASS	256
 
+#define P2P_SIPAUTH_SEEN	64
+
 typedef struct p2p_sipauth {
+	struct {
+		char nonce[64];		/* "" : free */
+		uint32_t nc;		/* highest count accepted */
+		uint64_t used;		/* when, for reuse of the slot */
+	} seen[P2P_SIPAUTH_SEEN];
 	char realm[256];
 	char user[128];		/* the user part of the AOR */
 	char aor[256];		/* user@domain: also accepted as username */
@@ -42,7 +51,8 @@ enum p2p_sipauth_result {
 	P2P_SIPAUTH_OK = 0,
 	P2P_SIPAUTH_MISSING,	/* no credentials for our realm */
 	P2P_SIPAUTH_STALE,	/* right password, nonce too old */
-	P2P_SIPAUTH_BAD,	/* wrong user, password, or malformed */
+	P2P_SIPAUTH_BAD,	/* wrong user, password, or malformed; or a
+				   nonce count already used (a replay) */
 };
 
 /* Set up for realm and the AOR user@domain with password pass (no
@@ -57,7 +67,7 @@ int p2p_sipauth_read_password(const char *path, char *out, size_t cap,
 
 /* Check the credentials of request m (Proxy-Authorization when proxy,
  * else Authorization) at time now_s. */
-enum p2p_sipauth_result p2p_sipauth_check(const p2p_sipauth *a,
+enum p2p_sipauth_result p2p_sipauth_check(p2p_sipauth *a,
     osip_message_t *m, int proxy, uint64_t now_s);
 
 /* Add a challenge (Proxy-Authenticate when proxy, else WWW-Authenticate)

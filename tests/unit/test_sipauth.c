@@ -88,23 +88,26 @@ challenge_nonce(const p2p_sipauth *a, int proxy, uint64_t t, char *nonce,
 	osip_message_free(m);
 }
 
-/* An Authorization header line answering nonce with pass. */
+/* An Authorization header line answering nonce with pass, each with the
+ * next nonce count, as a user agent sends them. */
 static void
 credentials(char *out, size_t cap, const char *hname, const char *user,
     const char *realm, const char *pass, const char *nonce)
 {
-	char resp[33];
+	static unsigned count;
+	char resp[33], nc[9];
 
+	snprintf(nc, sizeof(nc), "%08x", ++count);
 	assert_int_equal(p2p_sipauth_response(user, realm, pass, "REGISTER",
-	    "sip:test.p2psip", nonce, "00000001", "c0ffee", "auth", resp), 0);
+	    "sip:test.p2psip", nonce, nc, "c0ffee", "auth", resp), 0);
 	snprintf(out, cap, "%s: Digest username=\"%s\", realm=\"%s\", "
 	    "nonce=\"%s\", uri=\"sip:test.p2psip\", response=\"%s\", "
-	    "algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n",
-	    hname, user, realm, nonce, resp);
+	    "algorithm=MD5, qop=auth, nc=%s, cnonce=\"c0ffee\"\r\n",
+	    hname, user, realm, nonce, resp, nc);
 }
 
 static enum p2p_sipauth_result
-check_hdr(const p2p_sipauth *a, const char *hdr, int proxy, uint64_t now)
+check_hdr(p2p_sipauth *a, const char *hdr, int proxy, uint64_t now)
 {
 	osip_message_t *m = parse(hdr);
 	enum p2p_sipauth_result r;
@@ -117,7 +120,7 @@ check_hdr(const p2p_sipauth *a, const char *hdr, int proxy, uint64_t now)
 
 /* The check of credentials for nonce made with user, realm and pass. */
 static enum p2p_sipauth_result
-answer(const p2p_sipauth *a, int proxy, const char *user, const char *realm,
+answer(p2p_sipauth *a, int proxy, const char *user, const char *realm,
     const char *pass, const char *nonce, int check_proxy, uint64_t now)
 {
 	char hdr[1024];
@@ -131,7 +134,7 @@ static void
 test_challenge_and_answer(void **state)
 {
 	p2p_sipauth a;
-	char nonce[128];
+	char nonce[128], hdr[1024];
 	const char *pw = "s3cret pass", *re = "test.p2psip";
 
 	(void)state;
@@ -165,6 +168,31 @@ test_challenge_and_answer(void **state)
 	nonce[20] = nonce[20] == 'a' ? 'b' : 'a';
 	assert_int_equal(answer(&a, 0, "alice", re, pw, nonce, 0, NOW + 1),
 	    P2P_SIPAUTH_BAD);
+
+	/* the same credentials again (same nonce count): a replay */
+	challenge_nonce(&a, 0, NOW, nonce, sizeof(nonce));
+	credentials(hdr, sizeof(hdr), "Authorization", "alice", re, pw,
+	    nonce);
+	assert_int_equal(check_hdr(&a, hdr, 0, NOW + 1), P2P_SIPAUTH_OK);
+	assert_int_equal(check_hdr(&a, hdr, 0, NOW + 2), P2P_SIPAUTH_BAD);
+	/* the next count with the same nonce is fine */
+	assert_int_equal(answer(&a, 0, "alice", re, pw, nonce, 0, NOW + 3),
+	    P2P_SIPAUTH_OK);
+	/* without qop (RFC 2069) there is no count: accepted again */
+	{
+		char resp[33], h2[1024];
+		assert_int_equal(p2p_sipauth_response("alice", re, pw,
+		    "REGISTER", "sip:test.p2psip", nonce, "", "", NULL,
+		    resp), 0);
+		snprintf(h2, sizeof(h2), "Authorization: Digest "
+		    "username=\"alice\", realm=\"%s\", nonce=\"%s\", "
+		    "uri=\"sip:test.p2psip\", response=\"%s\"\r\n", re,
+		    nonce, resp);
+		assert_int_equal(check_hdr(&a, h2, 0, NOW + 4),
+		    P2P_SIPAUTH_OK);
+		assert_int_equal(check_hdr(&a, h2, 0, NOW + 5),
+		    P2P_SIPAUTH_OK);
+	}
 
 	/* a proxy challenge */
 	challenge_nonce(&a, 1, NOW, nonce, sizeof(nonce));
