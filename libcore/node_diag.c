@@ -967,14 +967,16 @@ trace_answer(walk *w, enum p2p_txn_status st, const p2p_msg *ans,
 			/* Past a silent peer the ring is repairing: the
 			 * peer after it may send us back until it learns
 			 * that it is responsible now. That hop is taken
-			 * back and the last good one asked again in a
-			 * while; without a silent peer a loop is a loop. */
-			if (w->nsilent > 0 && w->has_prev) {
+			 * back and the last good one (or, when the silent
+			 * peer was our own first hop, this node's table)
+			 * asked again in a while; without a silent peer a
+			 * loop is a loop. */
+			if (w->nsilent > 0) {
 				json_array_remove(w->hops,
 				    json_array_size(w->hops) - 1);
 				w->nhops--;
 				trace_note(w, "loop while the ring repairs",
-				    &w->prev);
+				    w->has_prev ? &w->prev : &w->n->ident.node);
 				trace_wait(w);
 				break;
 			}

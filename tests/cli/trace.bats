@@ -257,7 +257,7 @@ check_trace() {
 # ---- failure -------------------------------------------------------------
 
 @test "a silent responsible peer shows as * and the trace ends at the new responsible peer once the ring repairs" {
-	local name resp ri o1 o2 out pid tp1 tp2 want
+	local name resp ri o1 o2 o3 out pid tp1 tp2 tp3 want
 	# A resource owned by a node other than the bootstrap node, traced
 	# from two nodes other than its owner.
 	for name in f1 f2 f3 f4 f5 f6 f7 f8 f9 f10; do
@@ -270,8 +270,14 @@ check_trace() {
 	[ "$ri" = 3 ] && o1=21
 	[ "$ri" = 16 ] && o2=22
 	pid=$(tr_pid "$ri")
+	# Its predecessor's own first hop is the silent peer itself.
+	o3=$(tr_index "$(tr_status "$ri" | jq -r '.predecessors[0]')")
+	[ -n "$o3" ]
 	# Freeze it: its connections stay open, it answers nothing.
 	kill -STOP "$pid"
+	p2p-trace --json --hop-timeout 2 --timeout 60 --dir "$(tr_dir "$o3")" \
+	    "$name" >"$TR_DIR/kill3.json" 2>"$TR_DIR/kill3.err" 3>&- &
+	tp3=$!
 	p2p-trace --json --hop-timeout 2 --timeout 60 --dir "$(tr_dir "$o1")" \
 	    "$name" >"$TR_DIR/kill.json" 2>"$TR_DIR/kill.err" 3>&- &
 	tp1=$!
@@ -285,17 +291,23 @@ check_trace() {
 	wait "$tp1" || { cat "$TR_DIR/kill.err" "$TR_DIR/kill.json" >&2
 			 return 1; }
 	wait "$tp2" || { cat "$TR_DIR/kill.txt" >&2; return 1; }
-	out=$(cat "$TR_DIR/kill.json")
-	jq -e "$TR_JSON_SHAPE" <<<"$out" >/dev/null
-	# The silent hop is reported, without a round-trip time.
-	jq -e --arg r "$resp" '[.hops[] | select(.node_id == $r and
-	    .rtt_ms == null and .status == "timeout")] | length == 1' \
-	    <<<"$out"
-	# And the trace ends at the peer the live nodes now agree on.
+	wait "$tp3" || { cat "$TR_DIR/kill3.err" "$TR_DIR/kill3.json" >&2
+			 return 1; }
 	want=$(tr_agreed "$name" 60 0 8 13)
 	[ "$want" != "$resp" ]
-	[ "$(jq -r .responsible <<<"$out")" = "$want" ]
-	[ "$(jq -r '.hops[-1].node_id' <<<"$out")" = "$want" ]
+	for out in "$(cat "$TR_DIR/kill.json")" "$(cat "$TR_DIR/kill3.json")"
+	do
+		jq -e "$TR_JSON_SHAPE" <<<"$out" >/dev/null
+		# The silent hop is reported, without a round-trip time.
+		jq -e --arg r "$resp" '[.hops[] | select(.node_id == $r and
+		    .rtt_ms == null and .status == "timeout")] | length == 1' \
+		    <<<"$out"
+		# And the trace ends at the peer the live nodes now agree on.
+		[ "$(jq -r .responsible <<<"$out")" = "$want" ]
+		[ "$(jq -r '.hops[-1].node_id' <<<"$out")" = "$want" ]
+	done
+	# From the predecessor, the silent peer was the first hop.
+	[ "$(jq -r '.hops[0].node_id' "$TR_DIR/kill3.json")" = "$resp" ]
 	# The text form shows the silent hop as "*", then the new owner.
 	out=$(cat "$TR_DIR/kill.txt")
 	grep -E "^ ?[0-9]+  $resp  .* \*  \(no answer\)$" <<<"$out"
