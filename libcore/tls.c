@@ -15,6 +15,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
@@ -793,18 +794,33 @@ conn_new(uv_loop_t *loop, p2p_tls_ctx *ctx)
  * resets it after KEEPALIVE_PROBES unanswered probes KEEPALIVE_INTVL_S
  * apart, so a peer whose host vanished is noticed in about a minute
  * without any work in user space. Best effort: a failure is ignored.
+ *
+ * Each connection adds its own random part to both times. Connections
+ * opened together (a node joining, many nodes started at once) would
+ * otherwise probe together, every probe of a burst at the same moment;
+ * a burst larger than the receiving host's input queue (1000 packets by
+ * default on Linux, net.core.netdev_max_backlog) is partly dropped, and
+ * the retries, 10 s apart for all of them, meet again. On one host with
+ * hundreds of nodes that closed healthy links by the thousand.
  */
 #define KEEPALIVE_IDLE_S	30
+#define KEEPALIVE_IDLE_JITTER_S	30	/* idle 30..59 s */
 #define KEEPALIVE_INTVL_S	10
+#define KEEPALIVE_INTVL_JITTER_S 5	/* interval 10..14 s */
 #define KEEPALIVE_PROBES	3
 
 static void
 conn_keepalive(p2p_tls_conn *c)
 {
-	int intvl = KEEPALIVE_INTVL_S, cnt = KEEPALIVE_PROBES;
+	unsigned char r[2] = { 0, 0 };
+	int idle, intvl, cnt = KEEPALIVE_PROBES;
 	uv_os_fd_t fd;
 
-	if (uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_IDLE_S) != 0 ||
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		r[0] = r[1] = 0;
+	idle = KEEPALIVE_IDLE_S + r[0] % KEEPALIVE_IDLE_JITTER_S;
+	intvl = KEEPALIVE_INTVL_S + r[1] % KEEPALIVE_INTVL_JITTER_S;
+	if (uv_tcp_keepalive(&c->tcp, 1, (unsigned)idle) != 0 ||
 	    uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
 		return;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
