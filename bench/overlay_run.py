@@ -437,14 +437,54 @@ class Bench:
             "max %.4f%% of a core per node; all nodes %.2f%%" % (
                 dt, statistics.median(run), max(run), sum(run)))
 
+    @staticmethod
+    def kernel_counters():
+        """Host-wide: TCP connections the kernel aborted on a timeout
+        (retransmission or keepalive, TcpExt TCPAbortOnTimeout) and
+        packets dropped because a CPU's input queue was full
+        (/proc/net/softnet_stat, 2nd column; loopback traffic goes through
+        it). None when the host does not show them."""
+        aborts = drops = None
+        try:
+            with open("/proc/net/netstat") as f:
+                lines = f.read().splitlines()
+            for k in range(0, len(lines) - 1, 2):
+                names, vals = lines[k].split(), lines[k + 1].split()
+                if names[0] == "TcpExt:" and "TCPAbortOnTimeout" in names:
+                    aborts = int(vals[names.index("TCPAbortOnTimeout")])
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            with open("/proc/net/softnet_stat") as f:
+                drops = sum(int(l.split()[1], 16) for l in f if l.strip())
+        except (OSError, ValueError, IndexError):
+            pass
+        return aborts, drops
+
+    def kernel_report(self, before, phase):
+        after = self.kernel_counters()
+        names = ("tcp_aborts_on_timeout", "input_queue_drops")
+        parts = []
+        for name, b, e in zip(names, before, after):
+            if b is None or e is None:
+                continue
+            self.res["%s_%s" % (name, phase)] = e - b
+            parts.append("%d %s" % (e - b, name.replace("_", " ")))
+        if parts:
+            log("host, %s: %s" % (phase, ", ".join(parts)))
+        return after
+
     def run(self):
         try:
+            k0 = self.kernel_counters()
             self.start()
+            k0 = self.kernel_report(k0, "joins")
             sts = self.converge()
             self.fingers()
             self.memory()
             self.lookups()
             self.idle()
+            self.kernel_report(k0, "after_joins")
             self.fingers_after_idle()
             self.memory()  # again, after the lookups
             for n in self.nodes:
