@@ -32,7 +32,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: p2p-node run --dir NODEDIR [--listen ADDR:PORT] [--bootstrap HOST:PORT]...\n"
 "                    [--client] [--socket PATH] [--sip [ADDR:]PORT] [--daemon]\n"
-"                    [--sip-password-file FILE]\n"
+"                    [--sip-password-file FILE] [--sip-tls [ADDR:]PORT\n"
+"                    [--sip-tls-cert FILE --sip-tls-key FILE]]\n"
 "                    [--pid-file FILE]\n"
 "                    [--log-level error|warn|info|debug] [--syslog]\n"
 "                    [--update-interval S] [--ping-interval S]\n"
@@ -93,6 +94,9 @@ cmd_run(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "sip", required_argument, NULL, 'I' },
 		{ "sip-password-file", required_argument, NULL, 'W' },
+		{ "sip-tls", required_argument, NULL, 'X' },
+		{ "sip-tls-cert", required_argument, NULL, 'Y' },
+		{ "sip-tls-key", required_argument, NULL, 'Z' },
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'L' },
@@ -128,6 +132,9 @@ cmd_run(int argc, char **argv)
 		case 's': o.socket = optarg; break;
 		case 'I': o.sip = optarg; break;
 		case 'W': o.sip_password_file = optarg; break;
+		case 'X': o.sip_tls = optarg; break;
+		case 'Y': o.sip_tls_cert = optarg; break;
+		case 'Z': o.sip_tls_key = optarg; break;
 		case 'T': o.turn_service = optarg; break;
 		case 'D': daemonize = 1; break;
 		case 'M':
@@ -182,6 +189,14 @@ cmd_run(int argc, char **argv)
 	if (o.sip_password_file != NULL && o.sip == NULL)
 		p2p_cli_die(P2P_EXIT_USAGE, "--sip-password-file: only with "
 		    "--sip");
+	if (o.sip_tls != NULL && o.sip == NULL)
+		p2p_cli_die(P2P_EXIT_USAGE, "--sip-tls: only with --sip");
+	if ((o.sip_tls_cert != NULL) != (o.sip_tls_key != NULL))
+		p2p_cli_die(P2P_EXIT_USAGE, "--sip-tls-cert and --sip-tls-key "
+		    "go together");
+	if (o.sip_tls_cert != NULL && o.sip_tls == NULL)
+		p2p_cli_die(P2P_EXIT_USAGE, "--sip-tls-cert: only with "
+		    "--sip-tls");
 	if (o.nbootstrap > 0)
 		o.bootstrap = boot;
 	drop_root(o.dir);

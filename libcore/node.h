@@ -18,6 +18,11 @@ typedef struct p2p_node_opts {
 	const char *sip_password_file;	/* the front asks its user agents
 					   for this password (Digest); NULL:
 					   it does not */
+	const char *sip_tls;	/* SIP over TLS for user agents "ip:port";
+				   NULL: none (needs sip) */
+	const char *sip_tls_cert;	/* its certificate (PEM, chain after
+					   it) and key; NULL: the node's */
+	const char *sip_tls_key;
 	int client;		/* a client node (RFC 6940 s3.2): no place on
 				   the ring, one link to the peer responsible
 				   for its Node-ID; needs a bootstrap node */

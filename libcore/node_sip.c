@@ -3,8 +3,8 @@
  * and registrar behaviour) and AppAttach for application 5060 (RFC 6940
  * s6.5.2).
  *
- * The front listens on one address for UDP and TCP (p2p-node --sip). It
- * is:
+ * The front listens on one address for UDP and TCP (p2p-node --sip), and
+ * with --sip-tls on another for TLS (see on_tls_accept). It is:
  *   - a registrar for the user agents next to the node: a REGISTER for
  *     an AOR the node's certificate names (its user name) is accepted,
  *     any other gets 403. The first binding of an AOR publishes a
@@ -17,7 +17,9 @@
  *     that registered it, over a SIP connection made with AppAttach.
  *     That node delivers it to its local binding. Answers retrace the Via
  *     headers: each hop keeps the branch it added and where the request
- *     came from.
+ *     came from. An INVITE or MESSAGE forks when the AOR has several
+ *     targets: local bindings, or registrations by several nodes (see
+ *     "forking" below).
  *
  * In-dialog requests: every node a dialog-forming request crosses adds
  *   Record-Route: <sip:FRONT-IP:FRONT-PORT;lr;p2pnode=NODE-ID-HEX>
@@ -99,20 +101,23 @@
 #define SIP_MAX_UAS		4096
 #define SIP_MAX_TCP		256
 #define SIP_MAX_QUEUE		(1024 * 1024)
+#define SIP_MAX_FORKS		8	/* branches of one forked request */
 #define SIP_TIMER_MS		100
 
-enum src_kind { SRC_NONE = 0, SRC_UDP, SRC_TCP, SRC_APP, SRC_CTL };
+enum src_kind { SRC_NONE = 0, SRC_UDP, SRC_TCP, SRC_APP, SRC_CTL, SRC_TLS };
 
 typedef struct sip_src {
 	int kind;
-	struct sockaddr_storage sa;	/* UDP */
-	uint64_t conn;			/* TCP: connection id */
+	struct sockaddr_storage sa;	/* UDP; TCP, TLS: for the logs */
+	uint64_t conn;			/* TCP, TLS: connection id */
 	p2p_id node;			/* APP: the peer node */
 	uint64_t ctl;			/* CTL: id of the waiting control call */
 } sip_src;
 
+/* A stream from a user agent: plain TCP (h), or TLS (tls; h unused). */
 typedef struct sip_tcp {
 	uv_tcp_t h;
+	p2p_tls_conn *tls;
 	struct sip_front *f;
 	uint64_t id;
 	uint8_t *rx;
@@ -177,6 +182,16 @@ typedef struct sip_txn {
 	int cancelled;
 	uint64_t next_rtx_ms, rtx_ms, deadline_ms, expire_ms;
 	char call_id[128], from_aor[128], to_aor[128];
+	/* Forking (fork_to): the request as it came is the parent; each
+	 * target gets a branch of its own, a transaction whose parent is
+	 * the parent's id and whose in_branch is empty (no retransmission
+	 * from upstream ever matches it). */
+	uint64_t parent;	/* a branch: its parent's id; 0 otherwise */
+	int nbranch;		/* a parent: branches made */
+	int nbranch_final;	/* ... of them finished */
+	int answered;		/* a parent: a 2xx went upstream */
+	int cancel_due;		/* a branch: CANCEL once it answers 1xx */
+	osip_message_t *best;	/* a parent: best final answer so far */
 	struct sip_txn *next;
 } sip_txn;
 
@@ -205,6 +220,10 @@ typedef struct sip_front {
 	p2p_tls_ctx *app_dsrv, *app_dcli;	/* DTLS, made when needed */
 	p2p_tls_listener *app_listener;
 	uint16_t app_port;
+	p2p_tls_ctx *tls_ctx;	/* --sip-tls: the front's TLS for phones */
+	p2p_tls_listener *tls_listener;
+	char tls_ip[48];
+	uint16_t tls_port;
 	sip_tcp *tcps;
 	unsigned ntcp;
 	sip_app *apps;
@@ -220,11 +239,12 @@ typedef struct sip_front {
 	int stopping;
 	p2p_sipauth *auth;	/* --sip-password-file; NULL: none */
 	struct {
-		uint64_t rx, tx, bad, dropped, forwarded, challenged;
+		uint64_t rx, tx, bad, dropped, forwarded, challenged, forked;
 	} st;
 } sip_front;
 
 static void txn_free(sip_front *f, sip_txn *t);
+static void branch_fail(sip_front *f, sip_txn *b, int code);
 static void proxy_route(sip_front *f, sip_txn *t);
 static void app_send(sip_front *f, const p2p_id *peer, const char *buf,
     size_t len);
@@ -266,6 +286,7 @@ src_name(const sip_src *s, char *buf, size_t len)
 	switch (s->kind) {
 	case SRC_UDP:
 	case SRC_TCP:
+	case SRC_TLS:
 		if (s->sa.ss_family == AF_INET) {
 			const struct sockaddr_in *a = (const void *)&s->sa;
 			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
@@ -276,7 +297,7 @@ src_name(const sip_src *s, char *buf, size_t len)
 			port = ntohs(a->sin6_port);
 		}
 		snprintf(buf, len, "%s %s:%d", s->kind == SRC_UDP ? "udp" :
-		    "tcp", ip, port);
+		    s->kind == SRC_TCP ? "tcp" : "tls", ip, port);
 		break;
 	case SRC_APP:
 		snprintf(buf, len, "node %s", node_id_short(&s->node, id));
@@ -290,6 +311,14 @@ src_name(const sip_src *s, char *buf, size_t len)
 	return buf;
 }
 
+/* A user agent next to the node (not another node, not a control
+ * client)? */
+static int
+src_is_ua(const sip_src *s)
+{
+	return s->kind == SRC_UDP || s->kind == SRC_TCP || s->kind == SRC_TLS;
+}
+
 static int
 src_eq(const sip_src *a, const sip_src *b)
 {
@@ -299,6 +328,7 @@ src_eq(const sip_src *a, const sip_src *b)
 	case SRC_UDP:
 		return memcmp(&a->sa, &b->sa, sizeof(a->sa)) == 0;
 	case SRC_TCP:
+	case SRC_TLS:
 		return a->conn == b->conn;
 	case SRC_APP:
 		return p2p_id_eq(&a->node, &b->node);
@@ -410,6 +440,11 @@ send_tcp(sip_front *f, uint64_t id, const char *buf, size_t len)
 	tcp_send *t;
 	uv_buf_t b;
 
+	if (c != NULL && c->tls != NULL) {
+		if (p2p_tls_write(c->tls, buf, len) != 0)
+			f->st.dropped++;	/* and it is closing */
+		return;
+	}
 	if (c == NULL || (t = malloc(sizeof(*t))) == NULL) {
 		f->st.dropped++;
 		return;
@@ -437,6 +472,7 @@ send_raw(sip_front *f, const sip_src *to, const char *buf, size_t len)
 		send_udp(f, &to->sa, buf, len);
 		break;
 	case SRC_TCP:
+	case SRC_TLS:
 		send_tcp(f, to->conn, buf, len);
 		break;
 	case SRC_APP:
@@ -579,10 +615,10 @@ stream_feed(sip_front *f, const sip_src *src, uint8_t **buf, size_t *blen,
 	}
 }
 
+/* A stream connection is gone: forget it. */
 static void
-on_tcp_closed(uv_handle_t *h)
+tcp_forget(sip_tcp *c)
 {
-	sip_tcp *c = h->data;
 	sip_front *f = c->f;
 
 	for (sip_tcp **pp = &f->tcps; *pp != NULL; pp = &(*pp)->next)
@@ -596,12 +632,21 @@ on_tcp_closed(uv_handle_t *h)
 }
 
 static void
+on_tcp_closed(uv_handle_t *h)
+{
+	tcp_forget(h->data);
+}
+
+static void
 tcp_close(sip_tcp *c)
 {
 	if (c->closing)
 		return;
 	c->closing = 1;
-	uv_close((uv_handle_t *)&c->h, on_tcp_closed);
+	if (c->tls != NULL)
+		p2p_tls_close(c->tls);	/* freed in tls_on_close */
+	else
+		uv_close((uv_handle_t *)&c->h, on_tcp_closed);
 }
 
 static void
@@ -656,6 +701,86 @@ on_tcp_conn(uv_stream_t *ls, int status)
 		return;
 	}
 	uv_read_start((uv_stream_t *)&c->h, on_alloc, on_tcp_read);
+}
+
+/*
+ * --sip-tls: SIP over TLS from user agents (RFC 3261 s26.3.1: the server
+ * side of TLS, no client certificate asked for). The front presents the
+ * node's own certificate, or the one of --sip-tls-cert; a user agent
+ * that checks it needs the overlay CA (ca.pem of the node directory) or
+ * the CA of that certificate. The stream framing is TCP's. Requests to
+ * a user agent that came over TLS go back over its connection: the
+ * front opens no TLS connection to a user agent.
+ */
+static void
+tls_on_read(p2p_tls_conn *tc, const uint8_t *data, size_t len)
+{
+	sip_tcp *c = p2p_tls_conn_data(tc);
+	sip_src src;
+	int port = 0;
+	const char *peer;
+	char ip[64];
+
+	if (c == NULL || c->closing)
+		return;
+	memset(&src, 0, sizeof(src));
+	src.kind = SRC_TLS;
+	src.conn = c->id;
+	peer = p2p_tls_conn_peer_ip(tc);
+	if (peer != NULL && strlen(peer) < sizeof(ip)) {
+		const char *hp = p2p_tls_conn_peer(tc), *colon;
+		snprintf(ip, sizeof(ip), "%s", peer);
+		if (hp != NULL && (colon = strrchr(hp, ':')) != NULL)
+			port = atoi(colon + 1);
+		if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&src.sa) != 0)
+			(void)uv_ip6_addr(ip, port,
+			    (struct sockaddr_in6 *)&src.sa);
+	}
+	if (stream_feed(c->f, &src, &c->rx, &c->rxlen, &c->rxcap, data,
+	    len) != 0) {
+		c->f->st.bad++;
+		node_log(c->f->n, NLOG_INFO, "sip: tls stream is not SIP; "
+		    "closed");
+		tcp_close(c);
+	}
+}
+
+static void
+tls_on_close(p2p_tls_conn *tc, const char *reason)
+{
+	sip_tcp *c = p2p_tls_conn_data(tc);
+
+	if (c == NULL)
+		return;
+	node_log(c->f->n, NLOG_DEBUG, "sip: tls connection from %s closed: "
+	    "%s", p2p_tls_conn_peer(tc), reason != NULL ? reason : "-");
+	tcp_forget(c);
+}
+
+static const p2p_tls_cbs tls_front_cbs = {
+	.on_read = tls_on_read,
+	.on_close = tls_on_close,
+};
+
+static void
+on_tls_accept(p2p_tls_listener *l, p2p_tls_conn *tc, void *arg)
+{
+	sip_front *f = arg;
+	sip_tcp *c;
+
+	(void)l;
+	if (f->stopping || f->ntcp >= SIP_MAX_TCP ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		p2p_tls_close(tc);
+		return;
+	}
+	c->tls = tc;
+	c->f = f;
+	c->id = ++f->next_id;
+	c->next = f->tcps;
+	f->tcps = c;
+	f->ntcp++;
+	p2p_tls_conn_set_cbs(tc, &tls_front_cbs, c);
 }
 
 /* ---- SIP connections between nodes (AppAttach) ----------------------- */
@@ -1330,7 +1455,7 @@ ua_remember(sip_front *f, const char *host, uint16_t port,
 {
 	sip_ua *u;
 
-	if (src->kind != SRC_UDP && src->kind != SRC_TCP)
+	if (!src_is_ua(src))
 		return;
 	for (u = f->uas; u != NULL; u = u->next)
 		if (u->port == port && strcasecmp(u->host, host) == 0)
@@ -1432,6 +1557,8 @@ txn_free(sip_front *f, sip_txn *t)
 	f->ntxns--;
 	if (t->orig != NULL)
 		osip_message_free(t->orig);
+	if (t->best != NULL)
+		osip_message_free(t->best);
 	free(t->fwd);
 	free(t->last);
 	free(t);
@@ -1478,6 +1605,7 @@ via_transport(const sip_src *to)
 	case SRC_TCP:
 		return "TCP";
 	case SRC_APP:
+	case SRC_TLS:
 		return "TLS";
 	default:
 		return "UDP";
@@ -1507,7 +1635,10 @@ forward(sip_front *f, sip_txn *t, const char *branch)
 	}
 	if (hops <= 0 && !p2p_sip_is(m, "ACK")) {
 		osip_message_free(m);
-		reply(f, &t->from, t->orig, 483, NULL, t);
+		if (t->parent != 0)
+			branch_fail(f, t, 483);
+		else
+			reply(f, &t->from, t->orig, 483, NULL, t);
 		return;
 	}
 	snprintf(num, sizeof(num), "%ld", hops > 0 ? hops - 1 : 0);
@@ -1517,13 +1648,25 @@ forward(sip_front *f, sip_txn *t, const char *branch)
 	} else {
 		osip_message_set_header(m, "Max-Forwards", num);
 	}
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s:%u;branch=%s",
-	    via_transport(&t->to), f->ip, f->port, branch);
+	if (t->to.kind == SRC_TLS)
+		snprintf(via, sizeof(via), "SIP/2.0/TLS %s:%u;branch=%s",
+		    f->tls_ip, f->tls_port, branch);
+	else
+		snprintf(via, sizeof(via), "SIP/2.0/%s %s:%u;branch=%s",
+		    via_transport(&t->to), f->ip, f->port, branch);
 	if (p2p_sip_push_via(m, via) != 0)
 		goto fail;
 	if (p2p_sip_is(m, "INVITE") || p2p_sip_is(m, "SUBSCRIBE")) {
-		snprintf(rr, sizeof(rr), "<sip:%s:%u;lr;p2pnode=%s>", f->ip,
-		    f->port, f->hex);
+		/* The entry is for this node's own user agent of the
+		 * dialog (the other nodes go by p2pnode): over TLS when
+		 * that one came over TLS. */
+		const sip_src *ua = src_is_ua(&t->from) ? &t->from : &t->to;
+		if (ua->kind == SRC_TLS && f->tls_port != 0)
+			snprintf(rr, sizeof(rr), "<sip:%s:%u;transport=tls;lr;"
+			    "p2pnode=%s>", f->tls_ip, f->tls_port, f->hex);
+		else
+			snprintf(rr, sizeof(rr), "<sip:%s:%u;lr;p2pnode=%s>",
+			    f->ip, f->port, f->hex);
 		if (p2p_sip_push_record_route(m, rr) != 0)
 			goto fail;
 	}
@@ -1547,19 +1690,22 @@ forward(sip_front *f, sip_txn *t, const char *branch)
 fail:
 	if (m != NULL)
 		osip_message_free(m);
-	reply(f, &t->from, t->orig, 500, NULL, t);
+	if (t->parent != 0)
+		branch_fail(f, t, 500);
+	else
+		reply(f, &t->from, t->orig, 500, NULL, t);
 }
 
+/* Log where t goes and tell the event subscribers about a call or a
+ * message. */
 static void
-set_target(sip_front *f, sip_txn *t, const sip_src *to)
+target_notify(sip_front *f, sip_txn *t, const sip_src *to, int nto)
 {
 	char a[64], b[64];
 
-	t->to = *to;
-	t->has_to = 1;
-	node_log(f->n, NLOG_DEBUG, "sip: %s %s from %s to %s", t->method,
+	node_log(f->n, NLOG_DEBUG, "sip: %s %s from %s to %s%s", t->method,
 	    t->to_aor, src_name(&t->from, a, sizeof(a)),
-	    src_name(to, b, sizeof(b)));
+	    src_name(to, b, sizeof(b)), nto > 1 ? " and other bindings" : "");
 	if (strcmp(t->method, "INVITE") == 0)
 		notify(f, "call", json_pack("{s:s,s:s,s:s,s:s}", "call_id",
 		    t->call_id, "from", t->from_aor, "to", t->to_aor,
@@ -1574,7 +1720,357 @@ set_target(sip_front *f, sip_txn *t, const sip_src *to)
 			    body->length < 1024 ? body->length : 1024));
 		notify(f, "message", o);
 	}
+}
+
+static void
+set_target(sip_front *f, sip_txn *t, const sip_src *to)
+{
+	t->to = *to;
+	t->has_to = 1;
+	target_notify(f, t, to, 1);
 	forward(f, t, t->branch);
+}
+
+/* ---- forking ---------------------------------------------------------- */
+
+/*
+ * An INVITE or MESSAGE for an AOR with several local bindings (a desk
+ * phone and a softphone registered under one AOR) rings all of them at
+ * once (RFC 3261 s16.6, parallel search), at most SIP_MAX_FORKS, one per
+ * user agent address; so does one for an AOR that several nodes
+ * registered in the overlay (a user enrolled on two machines), one
+ * branch per node. The request as it came stays the parent; each target
+ * gets a branch transaction with its own Via branch. Answers are
+ * collected as s16.7 says: provisional answers go upstream as they come;
+ * a 2xx goes upstream at once (every 2xx of an INVITE does) and the
+ * INVITE's other branches are cancelled; a 6xx cancels them too; other
+ * final answers are kept, and when every branch has finished the best
+ * one (6xx first, then the lowest class) goes upstream. The front ACKs a
+ * non-2xx final answer of a branch itself: the caller's ACK answers only
+ * what went upstream, and is absorbed here. A CANCEL from upstream
+ * cancels every branch still ringing. A branch waits for its first
+ * answer SIP_TXN_MS (Timer B), then, an INVITE, SIP_INVITE_MS (Timer C)
+ * before it counts as 408.
+ */
+
+/* Send answer m upstream, to p's sender (p is a parent when forking);
+ * remember it for resends of the request; a final one finishes p. */
+static void
+up_send(sip_front *f, sip_txn *p, osip_message_t *m)
+{
+	int code = m->status_code;
+	char *s;
+	size_t len;
+
+	if (p->from.kind == SRC_CTL) {
+		if (code >= 200)
+			ctl_answer(f, p->from.ctl, m);
+	} else if (p2p_sip_to_str(m, &s, &len) == 0) {
+		send_raw(f, &p->from, s, len);
+		if (strcmp(p->method, "INVITE") != 0 || code < 200) {
+			free(p->last);
+			if ((p->last = malloc(len)) != NULL) {
+				memcpy(p->last, s, len);
+				p->lastlen = len;
+			}
+		}
+		osip_free(s);
+	}
+	if (code >= 200 && !p->final) {
+		p->final = 1;
+		p->expire_ms = now_ms(f) + SIP_KEEP_MS;
+	}
+}
+
+/* An ACK (to resp, a non-2xx final answer) or a CANCEL (resp NULL) of
+ * branch b's INVITE, built from the request as RFC 3261 s17.1.1.3 and
+ * s9.1 say: Request-URI, Call-ID, From, CSeq number and Route of the
+ * request, To of the answer, the branch's own Via alone. */
+static void
+branch_request(sip_front *f, sip_txn *b, const char *method,
+    osip_message_t *resp)
+{
+	osip_message_t *m = NULL;
+	osip_to_t *to = NULL;
+	sip_txn fake;
+
+	if (b->orig == NULL || osip_message_clone(b->orig, &m) != 0)
+		return;
+	while (p2p_sip_pop_via(m) == 0)
+		;
+	osip_list_special_free(&m->record_routes,
+	    (void (*)(void *))osip_record_route_free);
+	osip_list_special_free(&m->bodies, (void (*)(void *))osip_body_free);
+	osip_content_type_free(m->content_type);
+	m->content_type = NULL;
+	osip_content_length_free(m->content_length);
+	m->content_length = NULL;
+	osip_free(m->sip_method);
+	m->sip_method = osip_strdup(method);
+	osip_free(m->cseq->method);
+	m->cseq->method = osip_strdup(method);
+	if (resp != NULL && resp->to != NULL &&
+	    osip_to_clone(resp->to, &to) == 0) {
+		osip_to_free(m->to);
+		m->to = to;
+	}
+	memset(&fake, 0, sizeof(fake));
+	snprintf(fake.method, sizeof(fake.method), "%s", method);
+	fake.orig = m;
+	fake.to = b->to;
+	fake.has_to = 1;
+	forward(f, &fake, b->branch);
+	free(fake.fwd);
+	free(fake.last);
+	osip_message_free(m);
+}
+
+static void
+branch_cancel(sip_front *f, sip_txn *b)
+{
+	if (b->final || b->cancelled || strcmp(b->method, "INVITE") != 0)
+		return;
+	if (!b->got_resp) {
+		/* s9.1: not before a provisional answer */
+		b->cancel_due = 1;
+		return;
+	}
+	b->cancel_due = 0;
+	b->cancelled = 1;
+	branch_request(f, b, "CANCEL", NULL);
+}
+
+static void
+fork_cancel(sip_front *f, sip_txn *p, const sip_txn *except)
+{
+	for (sip_txn *b = f->txns; b != NULL; b = b->next)
+		if (b->parent == p->id && b != except)
+			branch_cancel(f, b);
+}
+
+/* 0 for 6xx, else the class: the lower, the better (s16.7 step 6). */
+static int
+answer_rank(int code)
+{
+	return code >= 600 ? 0 : code / 100;
+}
+
+/* Every branch of p has finished: the best answer goes upstream. */
+static void
+fork_settle(sip_front *f, sip_txn *p)
+{
+	if (p->final || p->nbranch_final < p->nbranch)
+		return;
+	if (p->best == NULL) {
+		reply(f, &p->from, p->orig, 408, NULL, p);
+		return;
+	}
+	if (strcmp(p->method, "INVITE") == 0)
+		notify(f, "failed", json_pack("{s:s,s:i}", "call_id",
+		    p->call_id, "status", p->best->status_code));
+	up_send(f, p, p->best);
+	osip_message_free(p->best);
+	p->best = NULL;
+}
+
+/* Branch b (of parent p, NULL when gone) has finished, if not before. */
+static void
+branch_finish(sip_front *f, sip_txn *b, sip_txn *p)
+{
+	if (b->final)
+		return;
+	b->final = 1;
+	b->expire_ms = now_ms(f) + SIP_KEEP_MS;
+	free(b->fwd);
+	b->fwd = NULL;
+	if (p != NULL)
+		p->nbranch_final++;
+}
+
+/* Branch b has a final answer m (a non-2xx one, its Via popped, or one
+ * of our own): keep it when it is the best so far. Takes m. */
+static void
+branch_final(sip_front *f, sip_txn *b, osip_message_t *m)
+{
+	sip_txn *p = txn_by_id(f, b->parent);
+	int code = m->status_code;
+
+	branch_finish(f, b, p);
+	if (p == NULL || p->final) {
+		osip_message_free(m);
+		return;
+	}
+	if (p->best == NULL ||
+	    answer_rank(code) < answer_rank(p->best->status_code)) {
+		if (p->best != NULL)
+			osip_message_free(p->best);
+		p->best = m;
+	} else {
+		osip_message_free(m);
+	}
+	if (code >= 600)
+		fork_cancel(f, p, b);
+	fork_settle(f, p);
+}
+
+/* Branch b cannot go on (no answer in time, forwarding failed): it ends
+ * with an answer of our own, code. */
+static void
+branch_fail(sip_front *f, sip_txn *b, int code)
+{
+	sip_txn *p = txn_by_id(f, b->parent);
+	osip_message_t *r;
+	char tag[17];
+
+	if (b->final)
+		return;
+	if (b->got_resp && strcmp(b->method, "INVITE") == 0)
+		branch_request(f, b, "CANCEL", NULL);	/* Timer C */
+	rand_hex(tag, 8);
+	r = p2p_sip_response(p != NULL ? p->orig : b->orig, code, NULL, tag);
+	if (r == NULL) {
+		/* out of memory: the branch still finishes */
+		branch_finish(f, b, p);
+		if (p != NULL)
+			fork_settle(f, p);
+		return;
+	}
+	branch_final(f, b, r);
+}
+
+/* An answer from downstream to branch b. Takes m. */
+static void
+branch_response(sip_front *f, sip_txn *b, const sip_src *src,
+    osip_message_t *m)
+{
+	sip_txn *p = txn_by_id(f, b->parent);
+	int code = m->status_code;
+	int invite = strcmp(b->method, "INVITE") == 0;
+
+	if (code == 100 || (b->final && code < 200)) {
+		b->got_resp = 1;
+		osip_message_free(m);
+		return;
+	}
+	if (!b->got_resp && invite && code < 200)
+		b->deadline_ms = now_ms(f) + SIP_INVITE_MS;	/* Timer C */
+	b->got_resp = 1;
+	if (invite && code >= 300) {
+		/* ours to ACK, each time it comes (a lost ACK) */
+		branch_request(f, b, "ACK", m);
+		if (b->final) {
+			osip_message_free(m);
+			return;
+		}
+	}
+	if (code >= 200 && code < 300 && invite &&
+	    src_is_ua(src))
+		ua_from_contact(f, m, src);
+	(void)p2p_sip_pop_via(m);
+	if (code < 200) {
+		if (b->cancel_due)
+			branch_cancel(f, b);
+		else if (p != NULL && !p->final) {
+			if (invite)
+				notify(f, "ringing", json_pack("{s:s,s:i}",
+				    "call_id", p->call_id, "status", code));
+			up_send(f, p, m);
+		}
+		osip_message_free(m);
+		return;
+	}
+	if (code >= 300) {
+		branch_final(f, b, m);
+		return;
+	}
+	/* 2xx */
+	branch_finish(f, b, p);
+	if (p != NULL && (invite || !p->final)) {
+		if (!p->answered && invite)
+			notify(f, "answered", json_pack("{s:s}", "call_id",
+			    p->call_id));
+		p->answered = 1;
+		up_send(f, p, m);
+		if (invite)
+			fork_cancel(f, p, b);
+	}
+	osip_message_free(m);
+}
+
+static int
+forkable(const sip_txn *t)
+{
+	return strcmp(t->method, "INVITE") == 0 ||
+	    strcmp(t->method, "MESSAGE") == 0;
+}
+
+/* Add *s to the nt targets in to[] unless it is there or to[] is full. */
+static void
+target_add(sip_src *to, size_t *nt, const sip_src *s)
+{
+	for (size_t j = 0; j < *nt; j++)
+		if (src_eq(&to[j], s))
+			return;
+	if (*nt < SIP_MAX_FORKS)
+		to[(*nt)++] = *s;
+}
+
+/* Send t to the nt (2 or more) targets to[] at once, a branch each. */
+static void
+fork_to(sip_front *f, sip_txn *t, const sip_src *to, size_t nt)
+{
+	if (f->ntxns + nt > SIP_MAX_TXNS) {
+		reply(f, &t->from, t->orig, 503, NULL, t);
+		return;
+	}
+	f->st.forked++;
+	t->has_to = 1;		/* its branches go downstream, not it */
+	t->to.kind = SRC_NONE;
+	target_notify(f, t, &to[0], (int)nt);
+	for (size_t i = 0; i < nt; i++) {
+		osip_message_t *c = NULL;
+		sip_txn *b;
+
+		if (osip_message_clone(t->orig, &c) != 0)
+			continue;
+		if ((b = txn_new(f, c, &t->from)) == NULL) {
+			osip_message_free(c);
+			continue;
+		}
+		b->in_branch[0] = '\0';
+		b->parent = t->id;
+		b->to = to[i];
+		b->has_to = 1;
+		t->nbranch++;
+	}
+	if (t->nbranch == 0) {
+		reply(f, &t->from, t->orig, 500, NULL, t);
+		return;
+	}
+	/* Forward only once all branches exist: an answer of our own to
+	 * one (a failure) must not settle the parent early. */
+	for (sip_txn *b = f->txns; b != NULL; b = b->next)
+		if (b->parent == t->id && !b->final)
+			forward(f, b, b->branch);
+}
+
+/* Fork t to every local binding of aor when there are several; 0 when
+ * there is one (the caller sends it there). */
+static int
+fork_local(sip_front *f, sip_txn *t, const char *aor)
+{
+	sip_src to[SIP_MAX_FORKS];
+	size_t nt = 0;
+
+	if (!forkable(t))
+		return 0;
+	for (sip_bind *b = f->binds; b != NULL; b = b->next)
+		if (strcmp(b->aor, aor) == 0)
+			target_add(to, &nt, &b->src);
+	if (nt < 2)
+		return 0;
+	fork_to(f, t, to, nt);
+	return 1;
 }
 
 /* ---- lookups --------------------------------------------------------- */
@@ -1585,7 +2081,8 @@ on_lookup(p2p_node *n, void *user, enum sipreg_status st,
 {
 	sip_front *f = n->sip;
 	sip_txn *t;
-	sip_src to;
+	sip_src to, nodes[SIP_MAX_FORKS];
+	size_t nnodes = 0;
 	const p2p_id *dest = NULL;
 
 	if (f == NULL || (t = txn_by_id(f, (uint64_t)(uintptr_t)user)) ==
@@ -1599,9 +2096,31 @@ on_lookup(p2p_node *n, void *user, enum sipreg_status st,
 		reply(f, &t->from, t->orig, 480, "Overlay lookup failed", t);
 		return;
 	}
-	for (size_t i = 0; i < nt && dest == NULL; i++)
-		if (!tg[i].is_uri && tg[i].ndest > 0)
-			dest = &tg[i].dest[tg[i].ndest - 1];
+	for (size_t i = 0; i < nt; i++) {
+		const p2p_id *d;
+
+		if (tg[i].is_uri || tg[i].ndest == 0)
+			continue;
+		d = &tg[i].dest[tg[i].ndest - 1];
+		if (dest == NULL)
+			dest = d;
+		if (p2p_id_eq(d, &n->ident.node))
+			continue;	/* ours: its bindings are gone */
+		memset(&to, 0, sizeof(to));
+		to.kind = SRC_APP;
+		to.node = *d;
+		target_add(nodes, &nnodes, &to);
+	}
+	if (nnodes > 1 && forkable(t)) {
+		/* One AOR registered by several nodes (a user enrolled on
+		 * more than one machine): all of them at once. */
+		fork_to(f, t, nodes, nnodes);
+		return;
+	}
+	if (nnodes > 0) {
+		set_target(f, t, &nodes[0]);
+		return;
+	}
 	if (dest == NULL) {
 		/* A uri registration names another AOR: follow it. */
 		for (size_t i = 0; i < nt; i++) {
@@ -1619,15 +2138,8 @@ on_lookup(p2p_node *n, void *user, enum sipreg_status st,
 		    t->call_id, "status", 404));
 		return;
 	}
-	if (p2p_id_eq(dest, &n->ident.node)) {
-		/* Registered here but no binding left. */
-		reply(f, &t->from, t->orig, 480, NULL, t);
-		return;
-	}
-	memset(&to, 0, sizeof(to));
-	to.kind = SRC_APP;
-	to.node = *dest;
-	set_target(f, t, &to);
+	/* Registered here alone, but no binding left. */
+	reply(f, &t->from, t->orig, 480, NULL, t);
 }
 
 static void
@@ -1662,9 +2174,12 @@ pop_own_routes(sip_front *f, osip_message_t *m)
 			continue;
 		}
 		if (p == NULL && p2p_sip_uri_hostport(r->url, host,
-		    sizeof(host), &port) == 0 && port == f->port &&
-		    (strcmp(host, f->ip) == 0 || strcasecmp(host,
-		    "localhost") == 0)) {
+		    sizeof(host), &port) == 0 &&
+		    ((port == f->port && (strcmp(host, f->ip) == 0 ||
+		    strcasecmp(host, "localhost") == 0)) ||
+		    (f->tls_port != 0 && port == f->tls_port &&
+		    (strcmp(host, f->tls_ip) == 0 || strcasecmp(host,
+		    "localhost") == 0)))) {
 			p2p_sip_pop_route(m);
 			continue;
 		}
@@ -1752,7 +2267,8 @@ proxy_route(sip_front *f, sip_txn *t)
 		return;
 	}
 	if ((b = bind_best(f, aor)) != NULL) {
-		set_target(f, t, &b->src);
+		if (!fork_local(f, t, aor))
+			set_target(f, t, &b->src);
 		return;
 	}
 	if (t->from.kind == SRC_APP) {
@@ -1955,8 +2471,7 @@ registrar(sip_front *f, sip_txn *t)
 	long dflt = SIP_DEFAULT_EXPIRES;
 	int had, has, rc;
 
-	if (t->from.kind != SRC_UDP && t->from.kind != SRC_TCP &&
-	    t->from.kind != SRC_CTL) {
+	if (!src_is_ua(&t->from) && t->from.kind != SRC_CTL) {
 		reply(f, &t->from, m, 403, "Register at your own node", t);
 		return;
 	}
@@ -2031,12 +2546,16 @@ on_response(sip_front *f, const sip_src *src, osip_message_t *m)
 		osip_message_free(m);
 		return;
 	}
+	if (t->parent != 0) {
+		branch_response(f, t, src, m);
+		return;
+	}
 	t->got_resp = 1;
 	if (code == 100) {
 		osip_message_free(m);
 		return;
 	}
-	if (src->kind == SRC_UDP || src->kind == SRC_TCP) {
+	if (src_is_ua(src)) {
 		if (code >= 200 && code < 300 && strcmp(t->method, "INVITE") ==
 		    0)
 			ua_from_contact(f, m, src);
@@ -2056,31 +2575,10 @@ on_response(sip_front *f, const sip_src *src, osip_message_t *m)
 		notify(f, "ended", json_pack("{s:s}", "call_id", t->call_id));
 	}
 	if (code >= 200) {
-		if (!t->final) {
-			t->final = 1;
-			t->expire_ms = now_ms(f) + SIP_KEEP_MS;
-		}
 		free(t->fwd);	/* stop resending */
 		t->fwd = NULL;
 	}
-	if (t->from.kind == SRC_CTL) {
-		if (code >= 200)
-			ctl_answer(f, t->from.ctl, m);
-	} else {
-		char *s;
-		size_t len;
-		if (p2p_sip_to_str(m, &s, &len) == 0) {
-			send_raw(f, &t->from, s, len);
-			if (strcmp(t->method, "INVITE") != 0 || code < 200) {
-				free(t->last);
-				if ((t->last = malloc(len)) != NULL) {
-					memcpy(t->last, s, len);
-					t->lastlen = len;
-				}
-			}
-			osip_free(s);
-		}
-	}
+	up_send(f, t, m);
 	osip_message_free(m);
 }
 
@@ -2105,9 +2603,20 @@ on_ack_cancel(sip_front *f, const sip_src *src, osip_message_t *m)
 			osip_message_free(m);
 			return;
 		}
-	} else if (inv == NULL) {
+		if (inv->nbranch > 0) {
+			fork_cancel(f, inv, NULL);
+			osip_message_free(m);
+			return;
+		}
+	} else if (inv != NULL && inv->nbranch > 0 && !inv->answered) {
+		/* The ACK of the forked INVITE's non-2xx answer: its
+		 * branches were ACKed here. */
+		osip_message_free(m);
+		return;
+	} else if (inv == NULL || inv->nbranch > 0) {
 		/* ACK of a 2xx: its own transaction, routed like any
-		 * request, never answered. */
+		 * request, never answered. (Some user agents reuse the
+		 * INVITE's branch for it; after a fork it is still this.) */
 		memset(&tmp, 0, sizeof(tmp));
 		tmp.id = 0;
 		snprintf(tmp.method, sizeof(tmp.method), "ACK");
@@ -2162,7 +2671,7 @@ needs_proxy_auth(const sip_txn *t)
 	osip_generic_param_t *tag = NULL;
 	osip_message_t *m = t->orig;
 
-	if (t->from.kind != SRC_UDP && t->from.kind != SRC_TCP)
+	if (!src_is_ua(&t->from))
 		return 0;
 	if (p2p_sip_is(m, "OPTIONS"))
 		return 0;
@@ -2178,8 +2687,7 @@ authorized(sip_front *f, sip_txn *t, int proxy)
 	uint64_t now_s = (uint64_t)time(NULL);
 	char tag[17], who[96];
 
-	if (f->auth == NULL || (t->from.kind != SRC_UDP &&
-	    t->from.kind != SRC_TCP))
+	if (f->auth == NULL || !src_is_ua(&t->from))
 		return 1;
 	r = p2p_sipauth_check(f->auth, t->orig, proxy, now_s);
 	if (r == P2P_SIPAUTH_OK)
@@ -2238,7 +2746,7 @@ on_request(sip_front *f, const sip_src *src, osip_message_t *m)
 	if (p2p_sip_is(m, "INVITE")) {
 		t->deadline_ms = now_ms(f) + SIP_INVITE_MS;
 		reply(f, src, m, 100, NULL, t);
-		if (src->kind == SRC_UDP || src->kind == SRC_TCP)
+		if (src_is_ua(src))
 			ua_from_contact(f, m, src);
 	}
 	proxy_route(f, t);
@@ -2304,8 +2812,13 @@ on_timer(uv_timer_t *h)
 				txn_free(f, t);
 			continue;
 		}
+		if (t->nbranch > 0)
+			continue;	/* its branches keep the time */
 		if (now >= t->deadline_ms) {
-			txn_timeout(f, t);
+			if (t->parent != 0)
+				branch_fail(f, t, 408);
+			else
+				txn_timeout(f, t);
 			continue;
 		}
 		if (t->fwd != NULL && now >= t->next_rtx_ms &&
@@ -2509,16 +3022,22 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	if (n->ident.info.user[0] != '\0')
 		json_array_append_new(aors, json_string(n->ident.info.user));
 	o = json_pack("{s:s,s:s,s:o,s:s,s:o,s:b,"
-	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:i}}",
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}}",
 	    "udp", addr, "tcp", addr, "aors", aors, "node_id",
 	    p2p_id_hex(&n->ident.node, hex), "bindings", bs,
 	    "authentication", f->auth != NULL, "stats",
 	    "received", (json_int_t)f->st.rx, "sent", (json_int_t)f->st.tx,
 	    "forwarded", (json_int_t)f->st.forwarded,
+	    "forked", (json_int_t)f->st.forked,
 	    "malformed", (json_int_t)f->st.bad,
 	    "dropped", (json_int_t)f->st.dropped,
 	    "challenged", (json_int_t)f->st.challenged,
 	    "transactions", (int)f->ntxns);
+	if (o != NULL && f->tls_port != 0) {
+		snprintf(addr, sizeof(addr), strchr(f->tls_ip, ':') ?
+		    "[%s]:%u" : "%s:%u", f->tls_ip, f->tls_port);
+		json_object_set_new(o, "tls", json_string(addr));
+	}
 	(void)p2p_ctl_reply(req, o);
 }
 
@@ -2758,6 +3277,45 @@ auth_start(sip_front *f, char *err, size_t errlen)
 	return 0;
 }
 
+/* --sip-tls [ADDR:]PORT, with the node's certificate or --sip-tls-cert
+ * and --sip-tls-key. */
+static int
+tls_start(sip_front *f, char *err, size_t errlen)
+{
+	p2p_node *n = f->n;
+	p2p_tls_ctx_opts o;
+	int port, r;
+
+	if (parse_addr(n->opts.sip_tls, f->tls_ip, sizeof(f->tls_ip),
+	    &port) != 0) {
+		snprintf(err, errlen, "--sip-tls %s: expected [ADDR:]PORT",
+		    n->opts.sip_tls);
+		return -1;
+	}
+	memset(&o, 0, sizeof(o));
+	o.role = P2P_TLS_SERVER;
+	o.peer = P2P_TLS_PEER_NONE;
+	if (n->opts.sip_tls_cert != NULL) {
+		o.cert_file = n->opts.sip_tls_cert;
+		o.key_file = n->opts.sip_tls_key;
+	} else {
+		o.cert = n->ident.cert;
+		o.key = n->ident.key;
+	}
+	o.limits.max_conns = SIP_MAX_TCP;
+	if ((f->tls_ctx = p2p_tls_ctx_new(&o, err, errlen)) == NULL)
+		return -1;
+	r = p2p_tls_listen(n->loop, f->tls_ctx, f->tls_ip, port,
+	    on_tls_accept, f, &f->tls_listener);
+	if (r != 0) {
+		snprintf(err, errlen, "--sip-tls: cannot listen on %s:%d: %s",
+		    f->tls_ip, port, uv_strerror(r));
+		return -1;
+	}
+	f->tls_port = (uint16_t)p2p_tls_listener_port(f->tls_listener);
+	return 0;
+}
+
 int
 sip_start(p2p_node *n, char *err, size_t errlen)
 {
@@ -2818,9 +3376,18 @@ sip_start(p2p_node *n, char *err, size_t errlen)
 	if (n->opts.sip_password_file != NULL && auth_start(f, err,
 	    errlen) != 0)
 		return -1;
-	node_log(n, NLOG_INFO, "sip: front on %s:%u (udp, tcp), SIP "
-	    "connections on %s:%u%s", f->ip, f->port, n->listen_ip,
-	    f->app_port, f->auth != NULL ? ", Digest authentication" : "");
+	if (n->opts.sip_tls != NULL && tls_start(f, err, errlen) != 0)
+		return -1;
+	if (f->tls_port != 0)
+		node_log(n, NLOG_INFO, "sip: front on %s:%u (udp, tcp) and "
+		    "%s:%u (tls), SIP connections on %s:%u%s", f->ip, f->port,
+		    f->tls_ip, f->tls_port, n->listen_ip, f->app_port,
+		    f->auth != NULL ? ", Digest authentication" : "");
+	else
+		node_log(n, NLOG_INFO, "sip: front on %s:%u (udp, tcp), SIP "
+		    "connections on %s:%u%s", f->ip, f->port, n->listen_ip,
+		    f->app_port, f->auth != NULL ?
+		    ", Digest authentication" : "");
 	return 0;
 }
 
@@ -2847,6 +3414,9 @@ sip_stop(p2p_node *n)
 	uv_close((uv_handle_t *)&f->timer, on_handle_closed);
 	for (sip_tcp *c = f->tcps; c != NULL; c = c->next)
 		tcp_close(c);
+	if (f->tls_listener != NULL)
+		p2p_tls_listener_close(f->tls_listener);
+	f->tls_listener = NULL;
 	if (f->app_listener != NULL)
 		p2p_tls_listener_close(f->app_listener);
 	f->app_listener = NULL;
@@ -2903,6 +3473,8 @@ sip_free(p2p_node *n)
 		f->ctlws = w->next;
 		free(w);
 	}
+	if (f->tls_ctx != NULL)
+		p2p_tls_ctx_free(f->tls_ctx);
 	if (f->app_srv != NULL)
 		p2p_tls_ctx_free(f->app_srv);
 	if (f->app_cli != NULL)

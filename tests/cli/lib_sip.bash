@@ -456,10 +456,13 @@ EOF
 # received audio to aubridge, both directions dumped to WAV files by
 # sndfile), listening on a free 127.0.0.1 port, registering AOR through
 # the front at 127.0.0.1:FRONT-PORT (answering its Digest challenge with
-# PASSWORD, when given) and answering calls itself. Its PID goes to
-# BARESIP_PID, its output to $NT_DIR/baresip-NAME/out.
+# PASSWORD, when given) over TRANSPORT (udp, or tls to the front's
+# --sip-tls port, checking its certificate against CAFILE) and answering
+# calls itself. Its PID goes to BARESIP_PID, its output to
+# $NT_DIR/baresip-NAME/out.
 baresip_start() {
 	local name=$1 aor=$2 front=$3 wav=${4:-} pass=${5:-} d port auth=
+	local transp=${6:-udp} cafile=${7:-} uparam=
 	d=$NT_DIR/baresip-$name
 	mkdir -p "$d"
 	port=$(sip_free_udp_port)
@@ -493,9 +496,11 @@ module_tmp		uuid.so
 module_tmp		account.so
 module_app		menu.so
 EOF
+	[ -n "$cafile" ] && echo "sip_cafile		$cafile" >>"$d/config"
 	[ -n "$pass" ] && auth=";auth_pass=$pass"
-	printf '<sip:%s>%s;regint=60;outbound="sip:127.0.0.1:%s;transport=udp";answermode=auto;audio_codecs=PCMU,PCMA;medianat=;mediaenc=\n' \
-	    "$aor" "$auth" "$front" >"$d/accounts"
+	[ "$transp" = udp ] || uparam=";transport=$transp"
+	printf '<sip:%s%s>%s;regint=60;outbound="sip:127.0.0.1:%s;transport=%s";answermode=auto;audio_codecs=PCMU,PCMA;medianat=;mediaenc=\n' \
+	    "$aor" "$uparam" "$auth" "$front" "$transp" >"$d/accounts"
 	: >"$d/contacts"
 	BARESIP_PORT=$port
 	baresip -f "$d" -v >"$d/out" 2>&1 3>&- </dev/null &

@@ -20,6 +20,8 @@
  *       --ice makes an overlay with ICE (no-ice false); --stun, --turn
  *       and --turn-credentials write the p2psip STUN/TURN elements;
  *       --turn-density the configuration's turn-density (default 1).
+ *       [--user I:NAME]... node I's certificate names NAME@OVERLAY
+ *       instead of userI@OVERLAY (two nodes of one user: --user 3:user2).
  *       The kinds are those of p2p-ca init: SIP-REGISTRATION,
  *       TURN-SERVICE and the private ones.
  *
@@ -205,12 +207,16 @@ cmd_overlay(int argc, char **argv)
 		{ "turn-density", required_argument, NULL, 'T' },
 		{ "sip-domain", required_argument, NULL, 'R' },
 		{ "sip-own-domain", no_argument, NULL, 'O' },
+		{ "user", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *stun = NULL, *turn[4], *tcred = NULL, *sipdom[4];
 	size_t nturn = 0, nsipdom = 0;
 	int sip_own = 0;
 	int ice = 0, turn_density = -1;
+	const char *uname[8];
+	int uidx[8];
+	size_t nuser = 0;
 	const char *dir = NULL, *overlay = "test.p2psip", *bad[8], *lp[4];
 	size_t nbad = 0, nlp = 0;
 	unsigned long max_msg = 0, max_value = 4096;
@@ -247,6 +253,15 @@ cmd_overlay(int argc, char **argv)
 				sipdom[nsipdom++] = optarg;
 			break;
 		case 'O': sip_own = 1; break;
+		case 'u': {
+			char *colon = strchr(optarg, ':');
+			if (nuser == 8 || colon == NULL || colon == optarg ||
+			    colon[1] == '\0')
+				die("--user I:NAME", NULL);
+			uidx[nuser] = atoi(optarg);
+			uname[nuser++] = colon + 1;
+			break;
+		}
 		default: return 2;
 		}
 	}
@@ -368,6 +383,10 @@ cmd_overlay(int argc, char **argv)
 		snprintf(nd, sizeof(nd), "n%d", i);
 		path(p, sizeof(p), dir, nd);
 		snprintf(user, sizeof(user), "user%d@%s", i, overlay);
+		for (size_t k = 0; k < nuser; k++)
+			if (uidx[k] == i)
+				snprintf(user, sizeof(user), "%s@%s", uname[k],
+				    overlay);
 		write_node(p, (const char *)s.p, s.len, ca, ca, cak, overlay, user,
 		    0, now + 30 * 86400, NULL, 0);
 	}
