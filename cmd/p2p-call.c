@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "media.h"
+#include "sipauth.h"
 #include "sipua.h"
 
 #define PROMPT			"p2p-call> "
@@ -73,7 +74,7 @@ usage(FILE *f)
 "         [--no-register] [--listen IP[:PORT]] [--play FILE.wav]\n"
 "         [--record FILE.wav] [--codec pcmu|pcma] [--duration SECONDS]\n"
 "         [--answer-after MS] [--timeout SECONDS] [--expires SECONDS]\n"
-"         [--json]\n"
+"         [--password-file FILE] [--json]\n"
 "AOR is user@domain. The SIP front and the user's AOR come from the node\n"
 "(p2p-node run --sip) unless --proxy and --as give them. See p2p-call(1).\n");
 }
@@ -841,7 +842,7 @@ split_hostport(const char *s, char *ip, size_t iplen, uint16_t *port,
 /* Ask the node for its SIP front and its user. Returns an exit code. */
 static int
 node_front(const char *sock, char *ip, size_t iplen, uint16_t *port,
-    char *aor, size_t aorlen)
+    char *aor, size_t aorlen, int *auth)
 {
 	char path[PATH_MAX];
 	p2p_ctl_rpcerr err;
@@ -886,6 +887,7 @@ node_front(const char *sock, char *ip, size_t iplen, uint16_t *port,
 	}
 	if (aor[0] == '\0' && user != NULL)
 		snprintf(aor, aorlen, "%s", user);
+	*auth = json_is_true(json_object_get(res, "authentication"));
 	json_decref(res);
 	return P2P_EXIT_OK;
 }
@@ -953,14 +955,17 @@ main(int argc, char **argv)
 		{ "answer-after", required_argument, NULL, 'A' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "expires", required_argument, NULL, 'e' },
+		{ "password-file", required_argument, NULL, 'W' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct app a;
 	const char *sock = NULL, *dir = NULL, *proxy = NULL, *as = NULL;
-	const char *listen = "127.0.0.1", *playfile = NULL;
+	const char *listen = "127.0.0.1", *playfile = NULL, *passfile = NULL;
 	char path[4096], pip[64], lip[64], aor[256], err[256];
+	char pass[P2P_SIPAUTH_MAX_PASS + 1] = "";
+	int front_auth = 0;
 	uint16_t pport = 0, lport = 0;
 	int pts[2] = { P2P_PT_PCMU, P2P_PT_PCMA };
 	unsigned expires = 0;
@@ -1012,6 +1017,7 @@ main(int argc, char **argv)
 				    "least 1 second");
 			break;
 		case 'j': a.json = 1; break;
+		case 'W': passfile = optarg; break;
 		case 'h':
 			usage(stdout);
 			return P2P_EXIT_OK;
@@ -1045,9 +1051,17 @@ main(int argc, char **argv)
 	if (proxy == NULL && a.registering) {
 		sock = p2p_cli_socket(sock, dir, path, sizeof(path));
 		if ((rc = node_front(sock, pip, sizeof(pip), &pport, aor,
-		    sizeof(aor))) != P2P_EXIT_OK)
+		    sizeof(aor), &front_auth)) != P2P_EXIT_OK)
 			return rc;
 	}
+	if (passfile != NULL && p2p_sipauth_read_password(passfile, pass,
+	    sizeof(pass), err, sizeof(err)) != 0)
+		p2p_cli_die(P2P_EXIT_USAGE, "--password-file %s: %s", passfile,
+		    err);
+	if (front_auth && passfile == NULL)
+		p2p_cli_warn("the node's SIP front asks for a password "
+		    "(p2p-node run --sip-password-file): give the same file "
+		    "with --password-file");
 	if (aor[0] == '\0') {
 		if (a.registering)
 			p2p_cli_die(P2P_EXIT_USAGE, "whose phone is this? give "
@@ -1078,6 +1092,7 @@ main(int argc, char **argv)
 	cfg.pts = pts;
 	cfg.npts = 2;
 	cfg.play = playfile != NULL ? &a.play : NULL;
+	cfg.password = passfile != NULL ? pass : NULL;
 	cfg.cb = on_event;
 	cfg.user = &a;
 	if ((a.ua = p2p_ua_new(&loop, &cfg, err, sizeof(err))) == NULL) {

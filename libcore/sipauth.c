@@ -17,7 +17,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#define NONCE_HEX	(16 + 32)
+#define NONCE_HEX	(16 + 16 + 32)
 
 static const char hexd[] = "0123456789abcdef";
 
@@ -188,22 +188,90 @@ p2p_sipauth_response(const char *user, const char *realm, const char *pass,
 	}
 }
 
-/* The nonce for time t: 16 hex digits of t, then the first half of
- * HMAC-SHA256(key, t) in hex. */
-static int
-make_nonce(const p2p_sipauth *a, uint64_t t, char out[NONCE_HEX + 1])
+int
+p2p_sipauth_answer(osip_message_t *r, const char *method, const char *uri,
+    const char *user, const char *pass, uint32_t nc, char *out, size_t cap,
+    int *proxy, int *stale)
 {
-	uint8_t tb[8], mac[EVP_MAX_MD_SIZE];
+	osip_www_authenticate_t *c;
+	char realm[256], nonce[256], opaque[256], alg[32], qops[64];
+	char resp[33], ncs[9], cnonce[17], *q, *sv = NULL;
+	uint8_t rnd[8];
+	int use_qop = 0, n;
+
+	*proxy = r->status_code == 407;
+	c = osip_list_get(*proxy ? &r->proxy_authenticates :
+	    &r->www_authenticates, 0);
+	if (c == NULL || c->auth_type == NULL ||
+	    strcasecmp(c->auth_type, "Digest") != 0 ||
+	    field(c->realm, realm, sizeof(realm)) != 0 ||
+	    field(c->nonce, nonce, sizeof(nonce)) != 0 ||
+	    !printable(user) || !printable(uri) || !printable(method))
+		return -1;
+	if (c->algorithm != NULL && (field(c->algorithm, alg,
+	    sizeof(alg)) != 0 || strcasecmp(alg, "MD5") != 0))
+		return -1;
+	if (c->qop_options != NULL && field(c->qop_options, qops,
+	    sizeof(qops)) == 0) {
+		/* a comma-separated list: is "auth" in it? */
+		for (q = strtok_r(qops, ", ", &sv); q != NULL;
+		    q = strtok_r(NULL, ", ", &sv))
+			if (strcmp(q, "auth") == 0)
+				use_qop = 1;
+	}
+	*stale = c->stale != NULL && field(c->stale, alg, sizeof(alg)) == 0 &&
+	    strcasecmp(alg, "true") == 0;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -1;
+	to_hex(rnd, sizeof(rnd), cnonce);
+	snprintf(ncs, sizeof(ncs), "%08x", (unsigned)nc);
+	if (p2p_sipauth_response(user, realm, pass, method, uri, nonce,
+	    use_qop ? ncs : NULL, use_qop ? cnonce : NULL,
+	    use_qop ? "auth" : NULL, resp) != 0)
+		return -1;
+	n = snprintf(out, cap, "Digest username=\"%s\", realm=\"%s\", "
+	    "nonce=\"%s\", uri=\"%s\", response=\"%s\", algorithm=MD5",
+	    user, realm, nonce, uri, resp);
+	if (n > 0 && (size_t)n < cap && use_qop)
+		n += snprintf(out + n, cap - (size_t)n, ", qop=auth, nc=%s, "
+		    "cnonce=\"%s\"", ncs, cnonce);
+	if (n > 0 && (size_t)n < cap && c->opaque != NULL &&
+	    field(c->opaque, opaque, sizeof(opaque)) == 0)
+		n += snprintf(out + n, cap - (size_t)n, ", opaque=\"%s\"",
+		    opaque);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* The nonce for time t and 8 random bytes r: 16 hex digits of t, 16 of
+ * r, then the first half of HMAC-SHA256(key, t r) in hex. The random
+ * part makes every challenge's nonce its own: two user agents challenged
+ * in the same second must not share a nonce, or the second one's first
+ * nonce count would look like a replay of the first one's. */
+static int
+make_nonce(const p2p_sipauth *a, uint64_t t, const uint8_t r[8],
+    char out[NONCE_HEX + 1])
+{
+	uint8_t tb[16], mac[EVP_MAX_MD_SIZE];
 	unsigned maclen = 0;
 
 	for (int i = 0; i < 8; i++)
 		tb[i] = (uint8_t)(t >> (56 - 8 * i));
+	memcpy(tb + 8, r, 8);
 	if (HMAC(EVP_sha256(), a->key, sizeof(a->key), tb, sizeof(tb), mac,
 	    &maclen) == NULL || maclen < 16)
 		return -1;
-	to_hex(tb, 8, out);
-	to_hex(mac, 16, out + 16);
+	to_hex(tb, 16, out);
+	to_hex(mac, 16, out + 32);
 	return 0;
+}
+
+/* hex digit value, or -1 */
+static int
+hexval(char c)
+{
+	const char *d = c != '\0' ? strchr(hexd, c) : NULL;
+
+	return d != NULL ? (int)(d - hexd) : -1;
 }
 
 /* 1: a nonce we made (its time in *t), 0: not. */
@@ -213,15 +281,24 @@ nonce_ok(const p2p_sipauth *a, const char *nonce, uint64_t *t)
 	char want[NONCE_HEX + 1];
 	uint64_t v = 0;
 
+	uint8_t r[8];
+
 	if (strlen(nonce) != NONCE_HEX)
 		return 0;
 	for (int i = 0; i < 16; i++) {
-		const char *d = strchr(hexd, nonce[i]);
-		if (d == NULL || *d == '\0')
+		int d = hexval(nonce[i]);
+		if (d < 0)
 			return 0;
-		v = v << 4 | (uint64_t)(d - hexd);
+		v = v << 4 | (uint64_t)d;
 	}
-	if (make_nonce(a, v, want) != 0 ||
+	for (int i = 0; i < 8; i++) {
+		int hi = hexval(nonce[16 + 2 * i]), lo = hexval(nonce[17 +
+		    2 * i]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		r[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (make_nonce(a, v, r, want) != 0 ||
 	    CRYPTO_memcmp(want, nonce, NONCE_HEX) != 0)
 		return 0;
 	*t = v;
@@ -269,7 +346,7 @@ p2p_sipauth_check(p2p_sipauth *a, osip_message_t *m, int proxy,
 	if (m == NULL || m->sip_method == NULL)
 		return P2P_SIPAUTH_BAD;
 	for (int i = 0; ; i++) {
-		char realm[256], user[256], nonce[64], uri[1024],
+		char realm[256], user[256], nonce[NONCE_HEX + 8], uri[1024],
 		    resp[64], qop[16] = "", nc[16] = "", cnonce[256] = "",
 		    alg[16], want[33];
 		uint64_t t;
@@ -325,8 +402,10 @@ p2p_sipauth_challenge(const p2p_sipauth *a, osip_message_t *r, int proxy,
     int stale, uint64_t now_s)
 {
 	char nonce[NONCE_HEX + 1], v[512];
+	uint8_t rnd[8];
 
-	if (make_nonce(a, now_s, nonce) != 0)
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1 || make_nonce(a, now_s, rnd,
+	    nonce) != 0)
 		return -1;
 	if ((size_t)snprintf(v, sizeof(v), "Digest realm=\"%s\", "
 	    "nonce=\"%s\", algorithm=MD5, qop=\"auth\"%s", a->realm, nonce,

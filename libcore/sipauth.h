@@ -4,9 +4,10 @@
  * node's SIP front when it has a password (p2p-node --sip-password-file).
  *
  * The front has one user, the node's certificate user; a user agent
- * proves it knows the password. Nonces are stateless: the issue time
- * and an HMAC-SHA256 of it under a key the front draws at start, so a
- * nonce is checked without a table and stops being accepted after
+ * proves it knows the password. Nonces are stateless: the issue time, 8
+ * random bytes (each challenge its own nonce) and an HMAC-SHA256 of both
+ * under a key the front draws at start, so a nonce is checked without a
+ * table and stops being accepted after
  * P2P_SIPAUTH_NONCE_S (the challenge then says stale=true and the user
  * agent retries with the new nonce, without asking its user). With qop
  * "auth" a nonce serves several requests, each with a higher nonce count
@@ -36,7 +37,7 @@
 
 typedef struct p2p_sipauth {
 	struct {
-		char nonce[64];		/* "" : free */
+		char nonce[72];		/* "" : free */
 		uint32_t nc;		/* highest count accepted */
 		uint64_t used;		/* when, for reuse of the slot */
 	} seen[P2P_SIPAUTH_SEEN];
@@ -82,5 +83,18 @@ int p2p_sipauth_response(const char *user, const char *realm,
     const char *pass, const char *method, const char *uri,
     const char *nonce, const char *nc, const char *cnonce, const char *qop,
     char out[33]);
+
+/*
+ * The user agent's side: the value of an Authorization (for a 401) or
+ * Proxy-Authorization (407: *proxy set) header answering the first
+ * Digest challenge of response r to a request of method for uri, as user
+ * with pass; qop "auth" when the challenge offers it (nonce count nc,
+ * a fresh cnonce), else the RFC 2069 form. The challenge's stale flag
+ * goes to *stale. 0, or -1 when r carries no usable MD5 challenge or out
+ * is too small.
+ */
+int p2p_sipauth_answer(osip_message_t *r, const char *method,
+    const char *uri, const char *user, const char *pass, uint32_t nc,
+    char *out, size_t cap, int *proxy, int *stale);
 
 #endif

@@ -36,6 +36,7 @@
 #include <osipparser2/osip_parser.h>
 
 #include "sip.h"
+#include "sipauth.h"
 #include "sipua.h"
 #include "sockaddr.h"
 
@@ -69,6 +70,7 @@ struct ctx {
 	int heard;		/* some response came back */
 	int cancelled;		/* INVITE: CANCEL sent, deadline running */
 	unsigned cookie;	/* MESSAGE */
+	int auth_tries;		/* challenges answered on the way here */
 	char *ack;		/* INVITE: ACK of a non-2xx final */
 	size_t acklen;
 	int closing;
@@ -125,6 +127,8 @@ struct p2p_ua {
 	uv_udp_t udp;
 	uv_timer_t reg_timer, shut_timer;
 	char *aor, *user, *domain;
+	char *password;		/* Digest; NULL: none */
+	uint32_t auth_nc;	/* nonce count, across all nonces */
 	char ip[64];
 	uint16_t port;
 	char hostport[80];
@@ -1314,6 +1318,82 @@ build_ack_non2xx(p2p_ua *ua, struct ctx *x, osip_message_t *m)
 }
 
 /*
+ * A 401 or 407 (m) to client transaction x: send x's request again with
+ * Digest credentials, as a new transaction (CSeq one higher, a new
+ * branch), and keep the call's or the registration's numbers in step.
+ * 0 when it went out; -1 when there is nothing to answer with.
+ */
+static int
+ctx_auth_retry(p2p_ua *ua, struct ctx *x, osip_message_t *m)
+{
+	osip_message_t *req;
+	osip_via_t *via;
+	osip_generic_param_t *bp = NULL;
+	struct call *c = ua->call;
+	struct ctx *nx;
+	char err[96], hv[1024], br[48], num[16], *uri = NULL;
+	int proxy, stale;
+	uint32_t cseq;
+
+	if (ua->password == NULL || m == NULL ||
+	    (x->kind != CT_REGISTER && x->kind != CT_UNREGISTER &&
+	    x->kind != CT_INVITE && x->kind != CT_MESSAGE))
+		return -1;
+	if ((req = p2p_sip_parse(x->wire, x->len, err, sizeof(err))) == NULL)
+		return -1;
+	if (osip_uri_to_str(req->req_uri, &uri) != 0 || uri == NULL ||
+	    p2p_sipauth_answer(m, req->sip_method, uri, ua->user,
+	    ua->password, ++ua->auth_nc, hv, sizeof(hv), &proxy,
+	    &stale) != 0 || x->auth_tries >= (stale ? 2 : 1) ||
+	    cseq_num(req, &cseq) != 0 ||
+	    (via = osip_list_get(&req->vias, 0)) == NULL ||
+	    osip_via_param_get_byname(via, "branch", &bp) != 0 ||
+	    bp == NULL) {
+		osip_free(uri);
+		osip_message_free(req);
+		return -1;
+	}
+	osip_free(uri);
+	/* Only the credentials for this challenge. */
+	osip_list_special_free(proxy ? &req->proxy_authorizations :
+	    &req->authorizations, (void (*)(void *))osip_authorization_free);
+	if ((proxy ? osip_message_set_proxy_authorization(req, hv) :
+	    osip_message_set_authorization(req, hv)) != 0) {
+		osip_message_free(req);
+		return -1;
+	}
+	cseq++;
+	snprintf(num, sizeof(num), "%u", (unsigned)cseq);
+	osip_free(req->cseq->number);
+	req->cseq->number = osip_strdup(num);
+	new_branch(br, sizeof(br));
+	osip_free(bp->gvalue);
+	bp->gvalue = osip_strdup(br);
+	if ((nx = ctx_start(ua, x->kind, req, &x->dst, br, x->call_id)) ==
+	    NULL)
+		return -1;
+	nx->cookie = x->cookie;
+	nx->auth_tries = x->auth_tries + 1;
+	switch (x->kind) {
+	case CT_REGISTER:
+	case CT_UNREGISTER:
+		if (cseq > ua->reg_cseq)
+			ua->reg_cseq = cseq;
+		break;
+	case CT_INVITE:
+		if (c != NULL && streq(c->call_id, x->call_id)) {
+			c->invite_cseq = c->local_cseq = cseq;
+			snprintf(c->invite_branch, sizeof(c->invite_branch),
+			    "%s", br);
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/*
  * A final answer (or timeout: m NULL) ends client transaction x. The
  * transaction is out of the way before anyone hears of it.
  */
@@ -1325,6 +1405,27 @@ ctx_final(struct ctx *x, int status, const char *reason, osip_message_t *m,
 	p2p_ua_event ev;
 	int unreachable = m == NULL && !x->heard;
 
+	if ((status == 401 || status == 407) && m != NULL &&
+	    !(x->kind == CT_INVITE && (ua->call == NULL ||
+	    !streq(ua->call->call_id, x->call_id) ||
+	    ua->call->cancel_wanted))) {
+		if (x->kind == CT_INVITE) {
+			/* the challenge is a final answer: ACK it, with the
+			 * numbers of the INVITE it answers */
+			build_ack_non2xx(ua, x, m);
+			if (x->ack != NULL)
+				send_raw(ua, &x->dst, x->ack, x->acklen);
+		}
+		if (ctx_auth_retry(ua, x, m) == 0) {
+			if (x->kind == CT_INVITE) {
+				x->state = CS_COMPLETED;
+				uv_timer_start(&x->timer, ctx_timer, T64, 0);
+			} else {
+				ctx_free(x);
+			}
+			return;
+		}
+	}
 	switch (x->kind) {
 	case CT_INVITE:
 		if (m != NULL && status >= 300) {
@@ -1884,6 +1985,11 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 		ua->pts[ua->npts++] = P2P_PT_PCMA;
 	}
 	ua->play = cfg->play;
+	if (cfg->password != NULL &&
+	    (ua->password = strdup(cfg->password)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	ua->cb = cfg->cb;
 	ua->user_data = cfg->user;
 	ua->next_cookie = 1;
@@ -1936,6 +2042,7 @@ fail:
 	free(ua->aor);
 	free(ua->user);
 	free(ua->domain);
+	free(ua->password);
 	free(ua);
 	return NULL;
 }
@@ -2289,6 +2396,10 @@ check_idle(p2p_ua *ua)
 		free(ua->aor);
 		free(ua->user);
 		free(ua->domain);
+		if (ua->password != NULL) {
+			OPENSSL_cleanse(ua->password, strlen(ua->password));
+			free(ua->password);
+		}
 		free(ua);
 		return;
 	}

@@ -13,8 +13,11 @@
  * refusal, BYE); MESSAGE in and out of a dialog; OPTIONS answered. Calls
  * carry one audio stream, G.711 mu-law or A-law, offered in the INVITE
  * (an INVITE without an offer is refused with 488). A second incoming call
- * while one is in progress gets 486 Busy Here. There is no authentication
- * (the node's front does not ask for any) and no TCP.
+ * while one is in progress gets 486 Busy Here. With a password, a 401 or
+ * 407 to a REGISTER, INVITE or MESSAGE is answered once (twice when the
+ * nonce was stale) by sending the request again with Digest credentials
+ * (RFC 3261 s22.2), as a new transaction: CSeq one higher, a new branch.
+ * There is no TCP.
  *
  * Transactions follow RFC 3261 section 17 for an unreliable transport:
  * requests are retransmitted from T1 (500 ms) doubling (non-INVITE ones
@@ -95,6 +98,10 @@ typedef struct p2p_ua_config {
 	const int *pts;		/* codec preference (0 and/or 8) */
 	size_t npts;
 	const p2p_pcm *play;	/* sent in every call (8000 Hz), or NULL */
+	/* Answer Digest challenges (401, 407) to REGISTER, INVITE and
+	 * MESSAGE with the user part of aor and this password; NULL: a
+	 * challenge is a refusal. */
+	const char *password;
 	p2p_ua_cb cb;
 	void *user;
 } p2p_ua_config;

@@ -72,7 +72,7 @@ PY
 
 	r=$(raw_register "$(sip_front_port 1)")
 	[[ "$r" == "SIP/2.0 401 "* ]]
-	grep -qE '^WWW-Authenticate: Digest realm="test.p2psip", nonce="[0-9a-f]{48}", algorithm=MD5, qop="auth"' <<<"$r"
+	grep -qE '^WWW-Authenticate: Digest realm="test.p2psip", nonce="[0-9a-f]{64}", algorithm=MD5, qop="auth"' <<<"$r"
 	# made-up credentials: challenged again, not registered
 	r=$(raw_register "$(sip_front_port 1)" 'Authorization: Digest username="user1", realm="test.p2psip", nonce="00000000000000000000000000000000000000000000000", uri="sip:test.p2psip", response="00000000000000000000000000000000"\r\n')
 	[[ "$r" == "SIP/2.0 401 "* ]]
@@ -140,4 +140,55 @@ PY
 	baresip_start b "$(sip_aor 2)" "$(sip_front_port 2)" "" \
 	    'callee-secret'
 	baresip_wait b "$(sip_aor 2): .*200 OK" 30
+}
+
+@test "p2p-call --password-file answers the challenges: it registers, calls and sends a message through fronts that ask for a password; without it the REGISTER is refused" {
+	local p1 p2 apid st
+	node_overlay 3
+	sip_node_start 0 || return 1
+	p1=$(pass_file 1)
+	p2=$(pass_file 2)
+	sip_node_start 1 "${NT_NODE_ADDR[0]}" 127.0.0.1:0 \
+	    --sip-password-file "$p1"
+	sip_node_start 2 "${NT_NODE_ADDR[0]}" 127.0.0.1:0 \
+	    --sip-password-file "$p2"
+	node_wait_ring 60
+
+	# Without the password: refused, and told what to give.
+	run p2p-call --dir "$(node_dir 1)" --json register
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"give the same file with --password-file"* ]]
+	[ "$(jq -r 'select(.event == "failed") | .status' \
+	    <<<"$(grep '^{' <<<"$output")")" = 401 ]
+	# A wrong password is no better.
+	run p2p-call --dir "$(node_dir 1)" --json \
+	    --password-file "$(pass_file 0 'not it')" register
+	[ "$status" -eq 1 ]
+	# A password file others may read is refused before anything.
+	chmod 0644 "$p1"
+	run p2p-call --dir "$(node_dir 1)" --password-file "$p1" register
+	[ "$status" -eq 2 ]
+	chmod 0600 "$p1"
+
+	# With it: the callee waits at node 2, the caller dials from node 1.
+	call_start answer 2 --password-file "$p2" --json answer
+	apid=$CALL_PID
+	call_wait_event answer registered 30 "$apid"
+	sip_lookup_wait 1 "$(sip_aor 2)" 30
+	run p2p-call --dir "$(node_dir 1)" --password-file "$p1" \
+	    message "$(sip_aor 2)" "past the password"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	call_wait_event answer message 20 "$apid"
+	run p2p-call --dir "$(node_dir 1)" --password-file "$p1" --json \
+	    --duration 1 dial "$(sip_aor 2)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q '"event":"answered"' <<<"$output"
+	call_wait_event answer ended 30 "$apid"
+	# Each of those was challenged first and then let through.
+	st=$(sip_status 1)
+	[ "$(jq .stats.challenged <<<"$st")" -ge 4 ]
+	[ "$(jq .stats.challenged <<<"$(sip_status 2)")" -ge 1 ]
 }

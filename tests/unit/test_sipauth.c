@@ -209,6 +209,65 @@ test_challenge_and_answer(void **state)
 	    P2P_SIPAUTH_BAD);
 }
 
+/* The user agent's answer (p2p_sipauth_answer) to the front's challenge
+ * passes the front's check; for 401 and 407, stale passed on, counts
+ * used once. */
+static void
+test_agent_answer(void **state)
+{
+	p2p_sipauth a;
+	const char *pw = "s3cret pass", *re = "test.p2psip";
+	char val[1024], hdr[1100];
+	int proxy, stale;
+
+	(void)state;
+	assert_int_equal(p2p_sipauth_init(&a, re, "alice@test.p2psip", pw),
+	    0);
+	for (int px = 0; px < 2; px++) {
+		osip_message_t *m = parse(""), *r;
+
+		assert_non_null(m);
+		r = p2p_sip_response(m, px ? 407 : 401, NULL, "x");
+		assert_non_null(r);
+		/* each its own nonce (another time) */
+		assert_int_equal(p2p_sipauth_challenge(&a, r, px, 1,
+		    NOW + 10 * (uint64_t)px), 0);
+		assert_int_equal(p2p_sipauth_answer(r, "REGISTER",
+		    "sip:test.p2psip", "alice", pw, 1, val, sizeof(val),
+		    &proxy, &stale), 0);
+		assert_int_equal(proxy, px);
+		assert_int_equal(stale, 1);
+		assert_non_null(strstr(val, "qop=auth, nc=00000001"));
+		snprintf(hdr, sizeof(hdr), "%s: %s\r\n",
+		    px ? "Proxy-Authorization" : "Authorization", val);
+		assert_int_equal(check_hdr(&a, hdr, px, NOW + 11),
+		    P2P_SIPAUTH_OK);
+		/* the same count again is a replay */
+		assert_int_equal(check_hdr(&a, hdr, px, NOW + 12),
+		    P2P_SIPAUTH_BAD);
+		/* the wrong password is refused */
+		assert_int_equal(p2p_sipauth_answer(r, "REGISTER",
+		    "sip:test.p2psip", "alice", "guess", 2, val, sizeof(val),
+		    &proxy, &stale), 0);
+		snprintf(hdr, sizeof(hdr), "%s: %s\r\n",
+		    px ? "Proxy-Authorization" : "Authorization", val);
+		assert_int_equal(check_hdr(&a, hdr, px, NOW + 11),
+		    P2P_SIPAUTH_BAD);
+		/* too small a buffer */
+		assert_int_equal(p2p_sipauth_answer(r, "REGISTER",
+		    "sip:test.p2psip", "alice", pw, 3, val, 40, &proxy,
+		    &stale), -1);
+		osip_message_free(r);
+		/* no challenge at all */
+		r = p2p_sip_response(m, 401, NULL, "x");
+		assert_int_equal(p2p_sipauth_answer(r, "REGISTER",
+		    "sip:test.p2psip", "alice", pw, 1, val, sizeof(val),
+		    &proxy, &stale), -1);
+		osip_message_free(r);
+		osip_message_free(m);
+	}
+}
+
 static void
 test_init_refuses(void **state)
 {
@@ -261,6 +320,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc2617_vector),
 		cmocka_unit_test(test_challenge_and_answer),
+		cmocka_unit_test(test_agent_answer),
 		cmocka_unit_test(test_init_refuses),
 		cmocka_unit_test(test_password_file),
 	};
