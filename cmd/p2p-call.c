@@ -74,7 +74,7 @@ usage(FILE *f)
 "         [--no-register] [--listen IP[:PORT]] [--play FILE.wav]\n"
 "         [--record FILE.wav] [--codec pcmu|pcma] [--duration SECONDS]\n"
 "         [--answer-after MS] [--timeout SECONDS] [--expires SECONDS]\n"
-"         [--password-file FILE] [--json]\n"
+"         [--password-file FILE] [--tcp] [--json]\n"
 "AOR is user@domain. The SIP front and the user's AOR come from the node\n"
 "(p2p-node run --sip) unless --proxy and --as give them. See p2p-call(1).\n");
 }
@@ -841,8 +841,8 @@ split_hostport(const char *s, char *ip, size_t iplen, uint16_t *port,
 
 /* Ask the node for its SIP front and its user. Returns an exit code. */
 static int
-node_front(const char *sock, char *ip, size_t iplen, uint16_t *port,
-    char *aor, size_t aorlen, int *auth)
+node_front(const char *sock, int tcp, char *ip, size_t iplen,
+    uint16_t *port, char *aor, size_t aorlen, int *auth)
 {
 	char path[PATH_MAX];
 	p2p_ctl_rpcerr err;
@@ -877,7 +877,7 @@ node_front(const char *sock, char *ip, size_t iplen, uint16_t *port,
 		p2p_ctl_rpcerr_free(&err);
 		return rc;
 	}
-	udp = json_string_value(json_object_get(res, "udp"));
+	udp = json_string_value(json_object_get(res, tcp ? "tcp" : "udp"));
 	user = json_string_value(json_array_get(json_object_get(res, "aors"),
 	    0));
 	if (udp == NULL || split_hostport(udp, ip, iplen, port, 0) != 0) {
@@ -956,6 +956,7 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "expires", required_argument, NULL, 'e' },
 		{ "password-file", required_argument, NULL, 'W' },
+		{ "tcp", no_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -965,7 +966,7 @@ main(int argc, char **argv)
 	const char *listen = "127.0.0.1", *playfile = NULL, *passfile = NULL;
 	char path[4096], pip[64], lip[64], aor[256], err[256];
 	char pass[P2P_SIPAUTH_MAX_PASS + 1] = "";
-	int front_auth = 0;
+	int front_auth = 0, tcp = 0;
 	uint16_t pport = 0, lport = 0;
 	int pts[2] = { P2P_PT_PCMU, P2P_PT_PCMA };
 	unsigned expires = 0;
@@ -1018,6 +1019,7 @@ main(int argc, char **argv)
 			break;
 		case 'j': a.json = 1; break;
 		case 'W': passfile = optarg; break;
+		case 'T': tcp = 1; break;
 		case 'h':
 			usage(stdout);
 			return P2P_EXIT_OK;
@@ -1050,7 +1052,7 @@ main(int argc, char **argv)
 		pip[0] = '\0';
 	if (proxy == NULL && a.registering) {
 		sock = p2p_cli_socket(sock, dir, path, sizeof(path));
-		if ((rc = node_front(sock, pip, sizeof(pip), &pport, aor,
+		if ((rc = node_front(sock, tcp, pip, sizeof(pip), &pport, aor,
 		    sizeof(aor), &front_auth)) != P2P_EXIT_OK)
 			return rc;
 	}
@@ -1058,6 +1060,10 @@ main(int argc, char **argv)
 	    sizeof(pass), err, sizeof(err)) != 0)
 		p2p_cli_die(P2P_EXIT_USAGE, "--password-file %s: %s", passfile,
 		    err);
+	if (tcp && pip[0] == '\0')
+		p2p_cli_die(P2P_EXIT_USAGE, "--tcp: over TCP every request goes "
+		    "to the proxy: let the node name its front, or give "
+		    "--proxy");
 	if (front_auth && passfile == NULL)
 		p2p_cli_warn("the node's SIP front asks for a password "
 		    "(p2p-node run --sip-password-file): give the same file "
@@ -1093,6 +1099,7 @@ main(int argc, char **argv)
 	cfg.npts = 2;
 	cfg.play = playfile != NULL ? &a.play : NULL;
 	cfg.password = passfile != NULL ? pass : NULL;
+	cfg.tcp = tcp;
 	cfg.cb = on_event;
 	cfg.user = &a;
 	if ((a.ua = p2p_ua_new(&loop, &cfg, err, sizeof(err))) == NULL) {

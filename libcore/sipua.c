@@ -128,6 +128,15 @@ struct p2p_ua {
 	uv_timer_t reg_timer, shut_timer;
 	char *aor, *user, *domain;
 	char *password;		/* Digest; NULL: none */
+	int tcp;		/* signalling over tcph to the proxy */
+	uv_tcp_t tcph;
+	uv_connect_t creq;
+	int tcp_open, tcp_dead;
+	char *tq;		/* written before the connection was up */
+	size_t tqlen;
+	char *rx;		/* TCP bytes not yet a whole message */
+	size_t rxlen, rxcap;
+	char tbuf[16384];
 	uint32_t auth_nc;	/* nonce count, across all nonces */
 	char ip[64];
 	uint16_t port;
@@ -380,6 +389,8 @@ trace(p2p_ua *ua, const char *dir, const struct sockaddr *sa,
 	    buf);
 }
 
+static void tcp_write(p2p_ua *ua, const char *buf, size_t len);
+
 static void
 send_raw(p2p_ua *ua, const struct sockaddr_storage *dst, const char *buf,
     size_t len)
@@ -389,6 +400,10 @@ send_raw(p2p_ua *ua, const struct sockaddr_storage *dst, const char *buf,
 	if (ua->closing)
 		return;
 	trace(ua, "-->", (const struct sockaddr *)dst, buf, len);
+	if (ua->tcp) {
+		tcp_write(ua, buf, len);	/* to the proxy, always */
+		return;
+	}
 	if (uv_udp_try_send(&ua->udp, &b, 1,
 	    (const struct sockaddr *)dst) >= 0)
 		ua->st.sent++;
@@ -447,8 +462,8 @@ req_build(p2p_ua *ua, const char *method, const char *ruri,
 		goto fail;
 	}
 	osip_message_set_uri(m, u);
-	snprintf(v, sizeof(v), "SIP/2.0/UDP %s;rport;branch=%s",
-	    ua->hostport, branch);
+	snprintf(v, sizeof(v), "SIP/2.0/%s %s;rport;branch=%s",
+	    ua->tcp ? "TCP" : "UDP", ua->hostport, branch);
 	if (osip_message_set_via(m, v) != 0)
 		goto fail;
 	for (i = 0; i < nroutes; i++)
@@ -581,7 +596,7 @@ ctx_timer(uv_timer_t *t)
 		    "Request Timeout", NULL, NULL);
 		return;
 	}
-	if (c->state == CS_TRYING || (c->kind != CT_INVITE)) {
+	if (!ua->tcp && (c->state == CS_TRYING || c->kind != CT_INVITE)) {
 		send_raw(ua, &c->dst, c->wire, c->len);
 		ua->st.retransmits++;
 		if (c->kind == CT_INVITE)
@@ -593,8 +608,8 @@ ctx_timer(uv_timer_t *t)
 			    c->interval * 2;
 	}
 	next = c->interval;
-	if (c->kind == CT_INVITE && c->state == CS_PROCEEDING)
-		next = (unsigned)(T64 - el);	/* only the CANCEL deadline */
+	if ((c->kind == CT_INVITE && c->state == CS_PROCEEDING) || ua->tcp)
+		next = (unsigned)(T64 - el);	/* only the deadline */
 	if (el + next > T64)
 		next = (unsigned)(T64 - el);
 	uv_timer_start(&c->timer, ctx_timer, next, 0);
@@ -631,7 +646,7 @@ ctx_start(p2p_ua *ua, enum ct_kind kind, osip_message_t *m,
 	c->next = ua->ctxs;
 	ua->ctxs = c;
 	send_raw(ua, dst, c->wire, c->len);
-	uv_timer_start(&c->timer, ctx_timer, T1, 0);
+	uv_timer_start(&c->timer, ctx_timer, ua->tcp ? T64 : T1, 0);
 	return c;
 }
 
@@ -1852,14 +1867,14 @@ alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = MAX_DGRAM;
 }
 
+static void on_bytes(p2p_ua *ua, char *data, ssize_t nread,
+    const struct sockaddr *addr);
+
 static void
 recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     const struct sockaddr *addr, unsigned flags)
 {
 	p2p_ua *ua = u->data;
-	osip_message_t *m;
-	struct sockaddr_storage src;
-	size_t i;
 
 	if (nread <= 0 || addr == NULL || ua->closing)
 		return;
@@ -1868,6 +1883,18 @@ recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 		ua->st.dropped++;
 		return;
 	}
+	on_bytes(ua, buf->base, nread, addr);
+}
+
+/* One message from addr in data[0..nread) (data[nread] may be written). */
+static void
+on_bytes(p2p_ua *ua, char *data, ssize_t nread, const struct sockaddr *addr)
+{
+	osip_message_t *m;
+	struct sockaddr_storage src;
+	size_t i;
+	uv_buf_t bb = uv_buf_init(data, (unsigned)nread), *buf = &bb;
+
 	/* Keep-alives (CRLF) are not messages. */
 	for (i = 0; i < (size_t)nread; i++)
 		if (buf->base[i] != '\r' && buf->base[i] != '\n')
@@ -1892,6 +1919,172 @@ recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	else
 		on_request(ua, m, &src);
 	osip_message_free(m);
+}
+
+/* ---- TCP to the proxy ---------------------------------------------------- */
+
+#define TCP_MAX_QUEUE	(1024 * 1024)
+
+typedef struct tcp_wr {
+	uv_write_t req;
+	char data[];
+} tcp_wr;
+
+static void
+tcp_written(uv_write_t *r, int status)
+{
+	(void)status;
+	free(r);
+}
+
+/* The connection failed or ended: so do the transactions under way. */
+static void
+tcp_gone(p2p_ua *ua, const char *why)
+{
+	struct ctx *x;
+
+	ua->tcp_open = 0;
+	ua->tcp_dead = 1;
+	free(ua->tq);
+	ua->tq = NULL;
+	ua->tqlen = 0;
+	if (ua->trace)
+		fprintf(stderr, "tcp to the proxy: %s\n", why);
+	for (;;) {
+		for (x = ua->ctxs; x != NULL && (x->closing ||
+		    x->state == CS_COMPLETED); x = x->next)
+			;
+		if (x == NULL)
+			break;
+		ctx_final(x, 503, "no connection to the proxy", NULL, NULL);
+	}
+}
+
+static void
+tcp_write(p2p_ua *ua, const char *buf, size_t len)
+{
+	tcp_wr *w;
+	uv_buf_t b;
+	char *nq;
+
+	if (ua->tcp_dead)
+		return;
+	if (!ua->tcp_open) {
+		/* still connecting: keep it for then */
+		if (ua->tqlen + len > TCP_MAX_QUEUE ||
+		    (nq = realloc(ua->tq, ua->tqlen + len)) == NULL)
+			return;
+		memcpy(nq + ua->tqlen, buf, len);
+		ua->tq = nq;
+		ua->tqlen += len;
+		return;
+	}
+	if ((w = malloc(sizeof(*w) + len)) == NULL)
+		return;
+	memcpy(w->data, buf, len);
+	b = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&ua->tcph, &b, 1,
+	    tcp_written) != 0) {
+		free(w);
+		return;
+	}
+	ua->st.sent++;
+}
+
+static void
+tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	p2p_ua *ua = h->data;
+
+	(void)suggested;
+	buf->base = ua->tbuf;
+	buf->len = sizeof(ua->tbuf);
+}
+
+static void
+tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	p2p_ua *ua = s->data;
+	size_t skip;
+	long n;
+
+	if (ua->closing || nread == 0)
+		return;
+	if (nread < 0) {
+		tcp_gone(ua, uv_strerror((int)nread));
+		return;
+	}
+	if (ua->rxlen + (size_t)nread > 2 * (size_t)MAX_DGRAM) {
+		tcp_gone(ua, "too much without a whole message");
+		return;
+	}
+	if (ua->rxlen + (size_t)nread > ua->rxcap) {
+		size_t cap = ua->rxcap ? ua->rxcap : 8192;
+		char *nb;
+		while (cap < ua->rxlen + (size_t)nread)
+			cap *= 2;
+		if ((nb = realloc(ua->rx, cap)) == NULL) {
+			tcp_gone(ua, "out of memory");
+			return;
+		}
+		ua->rx = nb;
+		ua->rxcap = cap;
+	}
+	memcpy(ua->rx + ua->rxlen, buf->base, (size_t)nread);
+	ua->rxlen += (size_t)nread;
+	while (!ua->closing && !ua->tcp_dead) {
+		skip = 0;
+		n = p2p_sip_frame((const uint8_t *)ua->rx, ua->rxlen, MAX_DGRAM,
+		    &skip);
+		if (n < 0) {
+			tcp_gone(ua, "the proxy's stream is not SIP");
+			return;
+		}
+		if (n == 0) {
+			if (skip > 0) {
+				memmove(ua->rx, ua->rx + skip, ua->rxlen - skip);
+				ua->rxlen -= skip;
+			}
+			return;
+		}
+		ua->st.received++;
+		if ((size_t)n > skip) {
+			/* a copy with room for the parser's NUL */
+			memcpy(ua->rbuf, ua->rx + skip, (size_t)n - skip);
+			on_bytes(ua, ua->rbuf, (ssize_t)((size_t)n - skip),
+			    (const struct sockaddr *)&ua->proxy);
+		}
+		if (ua->closing || ua->rx == NULL)
+			return;
+		memmove(ua->rx, ua->rx + n, ua->rxlen - (size_t)n);
+		ua->rxlen -= (size_t)n;
+	}
+}
+
+static void
+tcp_connected(uv_connect_t *req, int status)
+{
+	p2p_ua *ua = req->data;
+	char *q;
+	size_t qlen;
+
+	if (ua->closing)
+		return;
+	if (status != 0 || uv_read_start((uv_stream_t *)&ua->tcph, tcp_alloc,
+	    tcp_read) != 0) {
+		tcp_gone(ua, status != 0 ? uv_strerror(status) :
+		    "cannot read");
+		return;
+	}
+	ua->tcp_open = 1;
+	q = ua->tq;
+	qlen = ua->tqlen;
+	ua->tq = NULL;
+	ua->tqlen = 0;
+	if (q != NULL) {
+		tcp_write(ua, q, qlen);
+		free(q);
+	}
 }
 
 /* ---- the agent ---------------------------------------------------------- */
@@ -2017,8 +2210,8 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 	else
 		snprintf(ua->hostport, sizeof(ua->hostport), "%s:%u", ua->ip,
 		    ua->port);
-	snprintf(ua->contact, sizeof(ua->contact), "<sip:%s@%s>", ua->user,
-	    ua->hostport);
+	snprintf(ua->contact, sizeof(ua->contact), "<sip:%s@%s%s>", ua->user,
+	    ua->hostport, cfg->tcp ? ";transport=tcp" : "");
 	ua->nopen = 3;
 	uv_timer_init(loop, &ua->reg_timer);
 	uv_timer_init(loop, &ua->shut_timer);
@@ -2029,6 +2222,24 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 		p2p_ua_shutdown(ua, 0, NULL);
 		p2p_ua_shutdown(ua, 0, NULL);
 		return NULL;
+	}
+	if (cfg->tcp) {
+		/* One connection to the proxy carries all signalling; what
+		 * is sent before it is up waits in tq. */
+		ua->tcp = 1;
+		uv_tcp_init(loop, &ua->tcph);
+		ua->tcph.data = ua;
+		ua->creq.data = ua;
+		ua->nopen++;
+		if (!ua->have_proxy || (r = uv_tcp_connect(&ua->creq,
+		    &ua->tcph, (const struct sockaddr *)&ua->proxy,
+		    tcp_connected)) != 0) {
+			snprintf(err, errlen, "TCP to the proxy: %s",
+			    ua->have_proxy ? uv_strerror(r) : "no proxy");
+			p2p_ua_shutdown(ua, 0, NULL);
+			p2p_ua_shutdown(ua, 0, NULL);
+			return NULL;
+		}
 	}
 	rand_hex(ua->reg_tag, 8);
 	{
@@ -2376,6 +2587,8 @@ close_all(p2p_ua *ua)
 		stx_free(s);
 	uv_udp_recv_stop(&ua->udp);
 	uv_close((uv_handle_t *)&ua->udp, ua_closed);
+	if (ua->tcp)
+		uv_close((uv_handle_t *)&ua->tcph, ua_closed);
 	uv_close((uv_handle_t *)&ua->reg_timer, ua_closed);
 	uv_close((uv_handle_t *)&ua->shut_timer, ua_closed);
 }
@@ -2396,6 +2609,8 @@ check_idle(p2p_ua *ua)
 		free(ua->aor);
 		free(ua->user);
 		free(ua->domain);
+		free(ua->tq);
+		free(ua->rx);
 		if (ua->password != NULL) {
 			OPENSSL_cleanse(ua->password, strlen(ua->password));
 			free(ua->password);

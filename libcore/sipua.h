@@ -17,7 +17,13 @@
  * 407 to a REGISTER, INVITE or MESSAGE is answered once (twice when the
  * nonce was stale) by sending the request again with Digest credentials
  * (RFC 3261 s22.2), as a new transaction: CSeq one higher, a new branch.
- * There is no TCP.
+ *
+ * With tcp, all signalling goes over one TCP connection that the agent
+ * opens to its proxy (RFC 3261 s18.3 framing); nothing is retransmitted
+ * on it but the 2xx to an INVITE (the UAS core's own, s13.3.1.4), the
+ * Contact and Via say TCP, and a connection that fails or ends fails the
+ * transactions under way (503) and every later one. Media stays RTP over
+ * UDP.
  *
  * Transactions follow RFC 3261 section 17 for an unreliable transport:
  * requests are retransmitted from T1 (500 ms) doubling (non-INVITE ones
@@ -102,6 +108,9 @@ typedef struct p2p_ua_config {
 	 * MESSAGE with the user part of aor and this password; NULL: a
 	 * challenge is a refusal. */
 	const char *password;
+	/* Signalling over one TCP connection to the proxy (needs proxy_ip)
+	 * instead of UDP; the proxy sends requests for us back over it. */
+	int tcp;
 	p2p_ua_cb cb;
 	void *user;
 } p2p_ua_config;
