@@ -8,7 +8,8 @@
  * cut into messages with p2p_sip_frame as a TCP or TLS stream would
  * deliver them, in chunks, and every framed message must lie inside the
  * stream. A request's Authorization and Proxy-Authorization headers go
- * through the Digest check of sipauth.h.
+ * through the Digest check of sipauth.h, a 401 or 407 answer's challenge
+ * through the user agent's answer to it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +42,12 @@ use_message(osip_message_t *m)
 		(void)p2p_sip_uri_param(m->req_uri, "gr");
 		(void)p2p_sip_uri_hostport(m->req_uri, host, sizeof(host),
 		    &port);
+	} else if (m->status_code == 401 || m->status_code == 407) {
+		char hv[1024];
+		int proxy, stale;
+
+		(void)p2p_sipauth_answer(m, "INVITE", "sip:user2@test.p2psip",
+		    "user1", "secret", 1, hv, sizeof(hv), &proxy, &stale);
 	}
 	if ((r = p2p_sip_top_route(m)) != NULL) {
 		(void)p2p_sip_uri_param(r->url, "p2pnode");
