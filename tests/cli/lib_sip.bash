@@ -554,6 +554,22 @@ call_wait_event() {
 	return 1
 }
 
+# call_finish DIAL ANSWER DIAL-PID ANSWER-PID MIN-RTP: runs DIAL and
+# ANSWER both reported "ended", exited 0, and each received at least
+# MIN-RTP RTP packets.
+call_finish() {
+	call_wait_event "$1" ended 30 "$3" || return 1
+	call_wait_event "$2" ended 30 "$4" || return 1
+	node_wait_exit "$3" 20
+	[ "$NT_EXIT" -eq 0 ] || return 1
+	node_wait_exit "$4" 20
+	[ "$NT_EXIT" -eq 0 ] || return 1
+	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
+	    "$NT_DIR/$1.events")" -ge "$5" ] &&
+	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
+	    "$NT_DIR/$2.events")" -ge "$5" ]
+}
+
 # sip_chirp FILE SECONDS [F0-F1]: a 8 kHz 16-bit mono test signal: a
 # logarithmic chirp plus a little noise, so that its autocorrelation has
 # one sharp peak (a recording can then be aligned without ambiguity).

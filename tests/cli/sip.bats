@@ -224,17 +224,8 @@ teardown() {
 	jq -r 'select((.event // .type) == "message") | .text' \
 	    "$NT_DIR/dial.events" | grep -qx "hello from 3"
 
-	call_wait_event dial ended 30 "$dpid"
-	call_wait_event answer ended 30 "$apid"
-	node_wait_exit "$dpid" 20
-	[ "$NT_EXIT" -eq 0 ]
-	node_wait_exit "$apid" 20
-	[ "$NT_EXIT" -eq 0 ]
 	# both sides sent and received RTP for the length of the call
-	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
-	    "$NT_DIR/dial.events")" -ge 100 ]
-	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
-	    "$NT_DIR/answer.events")" -ge 100 ]
+	call_finish dial answer "$dpid" "$apid" 100
 	run grep -qx failed < <(call_events dial)
 	[ "$status" -ne 0 ]
 
@@ -278,16 +269,7 @@ teardown() {
 	    --play "$NT_DIR/b.wav"
 	dpid=$CALL_PID
 	call_wait_event dial answered 30 "$dpid"
-	call_wait_event dial ended 30 "$dpid"
-	call_wait_event answer ended 30 "$apid"
-	node_wait_exit "$dpid" 20
-	[ "$NT_EXIT" -eq 0 ]
-	node_wait_exit "$apid" 20
-	[ "$NT_EXIT" -eq 0 ]
-	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
-	    "$NT_DIR/dial.events")" -ge 50 ]
-	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
-	    "$NT_DIR/answer.events")" -ge 50 ]
+	call_finish dial answer "$dpid" "$apid" 50
 	# both fronts carried phones on TCP
 	grep -q "sip: INVITE .* from tcp 127\.0\.0\.1:" "$(node_log 1)"
 	grep -q "sip: INVITE .* to tcp 127\.0\.0\.1:" "$(node_log 2)"
