@@ -39,7 +39,7 @@ usage(FILE *f)
 "                    [--update-interval S] [--ping-interval S]\n"
 "                    [--link-mtu BYTES]\n"
 "                    [--config-refresh S] [--turn-service ADDR:PORT]\n"
-"       p2p-node status|peers|stop|turn [--json] [--socket PATH | --dir NODEDIR]\n"
+"       p2p-node status|peers|stop|turn|sip [--json] [--socket PATH | --dir NODEDIR]\n"
 "       p2p-node config [--update FILE] [--json] [--socket PATH | --dir NODEDIR]\n"
 "       p2p-node ping|probe|route [--json] [--socket PATH | --dir NODEDIR]\n"
 "                    (NODE-ID | --resource NAME | --resource-id HEX)\n"
@@ -392,6 +392,35 @@ print_turn(FILE *out, const json_t *v, void *user)
 		    json_string_value(json_object_get(x, "offered_by")));
 }
 
+/* sip.status: the front's addresses, the user, the bindings, counters. */
+static void
+print_sip(FILE *out, const json_t *v, void *user)
+{
+	const json_t *x, *st = json_object_get(v, "stats"), *tls;
+	const char *k;
+	size_t i;
+
+	(void)user;
+	tls = json_object_get(v, "tls");
+	fprintf(out, "front          udp and tcp %s%s%s\n",
+	    json_string_value(json_object_get(v, "udp")),
+	    json_is_string(tls) ? ", tls " : "",
+	    json_is_string(tls) ? json_string_value(tls) : "");
+	json_array_foreach(json_object_get(v, "aors"), i, x)
+		fprintf(out, "user           %s\n", json_string_value(x));
+	fprintf(out, "authentication %s\n", json_is_true(json_object_get(v,
+	    "authentication")) ? "Digest (--sip-password-file)" : "none");
+	json_array_foreach(json_object_get(v, "bindings"), i, x)
+		fprintf(out, "binding        %s %s, %lld s left\n",
+		    json_string_value(json_object_get(x, "aor")),
+		    json_string_value(json_object_get(x, "contact")),
+		    (long long)json_integer_value(json_object_get(x,
+		    "expires")));
+	json_object_foreach((json_t *)st, k, x)
+		fprintf(out, "%-14s %lld\n", k,
+		    (long long)json_integer_value(x));
+}
+
 static int
 cmd_client(const char *cmd, int argc, char **argv)
 {
@@ -470,6 +499,10 @@ cmd_client(const char *cmd, int argc, char **argv)
 		table = print_config;
 	else if (strcmp(cmd, "turn") == 0)
 		table = print_turn;
+	else if (strcmp(cmd, "sip") == 0) {
+		table = print_sip;
+		method = "sip.status";
+	}
 	if (update != NULL)
 		method = config_update_params(update, params);
 	rc = p2p_cli_rpc(sock, NULL, method, params, timeout_ms, NULL, NULL,
@@ -487,7 +520,7 @@ int
 main(int argc, char **argv)
 {
 	static const char *const client_cmds[] = { "status", "peers", "stop",
-	    "ping", "probe", "route", "config", "turn" };
+	    "ping", "probe", "route", "config", "turn", "sip" };
 
 	p2p_cli_init(argv[0]);
 	if (argc < 2) {

@@ -70,6 +70,10 @@ teardown() {
 	[ "$(jq -r .state <<<"$output")" = alone ]
 	[ "$(jq -r .listen <<<"$output")" = "${NT_NODE_ADDR[0]}" ]
 	node_ping_all 0
+	# no --sip: no front to show
+	run p2p-node sip --dir "$(node_dir 0)"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no SIP front"* ]]
 }
 
 @test "2 nodes: the ring converges" {

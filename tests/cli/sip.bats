@@ -42,6 +42,14 @@ teardown() {
 	    '[.bindings[] | select(.aor == $a) | .contact] | join(" ")' \
 	    <<<"$st")" == *"127.0.0.1:$up"* ]]
 	sip_lookup_wait 1 "$(sip_aor 3)" 30
+	# the same for people: p2p-node sip
+	run p2p-node sip --dir "$(node_dir 3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"front          udp and tcp ${SIP_UDP[3]}"* ]]
+	grep -qE "^user +$(sip_aor 3)\$" <<<"$output"
+	grep -qE "^binding +$(sip_aor 3) .*127\.0\.0\.1:$up" <<<"$output"
+	grep -qE '^received +[1-9][0-9]*$' <<<"$output"
 
 	sipp_start uas uas -p "$up" -m 1 -timeout 90s -timeout_error
 	sip_wait_udp "$up"
