@@ -74,7 +74,7 @@ usage(FILE *f)
 "         [--no-register] [--listen IP[:PORT]] [--play FILE.wav]\n"
 "         [--record FILE.wav] [--codec pcmu|pcma] [--duration SECONDS]\n"
 "         [--answer-after MS] [--timeout SECONDS] [--expires SECONDS]\n"
-"         [--password-file FILE] [--tcp] [--json]\n"
+"         [--password-file FILE] [--tcp | --tls [--ca FILE]] [--json]\n"
 "AOR is user@domain. The SIP front and the user's AOR come from the node\n"
 "(p2p-node run --sip) unless --proxy and --as give them. See p2p-call(1).\n");
 }
@@ -841,7 +841,7 @@ split_hostport(const char *s, char *ip, size_t iplen, uint16_t *port,
 
 /* Ask the node for its SIP front and its user. Returns an exit code. */
 static int
-node_front(const char *sock, int tcp, char *ip, size_t iplen,
+node_front(const char *sock, const char *transport, char *ip, size_t iplen,
     uint16_t *port, char *aor, size_t aorlen, int *auth)
 {
 	char path[PATH_MAX];
@@ -877,7 +877,13 @@ node_front(const char *sock, int tcp, char *ip, size_t iplen,
 		p2p_ctl_rpcerr_free(&err);
 		return rc;
 	}
-	udp = json_string_value(json_object_get(res, tcp ? "tcp" : "udp"));
+	udp = json_string_value(json_object_get(res, transport));
+	if (udp == NULL && strcmp(transport, "tls") == 0) {
+		p2p_cli_warn("the node's SIP front takes no TLS: start it with "
+		    "p2p-node run --sip-tls [ADDR:]PORT");
+		json_decref(res);
+		return P2P_EXIT_FAIL;
+	}
 	user = json_string_value(json_array_get(json_object_get(res, "aors"),
 	    0));
 	if (udp == NULL || split_hostport(udp, ip, iplen, port, 0) != 0) {
@@ -957,6 +963,8 @@ main(int argc, char **argv)
 		{ "expires", required_argument, NULL, 'e' },
 		{ "password-file", required_argument, NULL, 'W' },
 		{ "tcp", no_argument, NULL, 'T' },
+		{ "tls", no_argument, NULL, 'S' },
+		{ "ca", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -966,7 +974,9 @@ main(int argc, char **argv)
 	const char *listen = "127.0.0.1", *playfile = NULL, *passfile = NULL;
 	char path[4096], pip[64], lip[64], aor[256], err[256];
 	char pass[P2P_SIPAUTH_MAX_PASS + 1] = "";
-	int front_auth = 0, tcp = 0;
+	int front_auth = 0, tcp = 0, tls = 0;
+	const char *ca = NULL;
+	char capath[4096];
 	uint16_t pport = 0, lport = 0;
 	int pts[2] = { P2P_PT_PCMU, P2P_PT_PCMA };
 	unsigned expires = 0;
@@ -1020,6 +1030,8 @@ main(int argc, char **argv)
 		case 'j': a.json = 1; break;
 		case 'W': passfile = optarg; break;
 		case 'T': tcp = 1; break;
+		case 'S': tls = 1; break;
+		case 'C': ca = optarg; break;
 		case 'h':
 			usage(stdout);
 			return P2P_EXIT_OK;
@@ -1029,6 +1041,10 @@ main(int argc, char **argv)
 		}
 	}
 	a.mode = parse_mode(argc, argv, &a);
+	if (tcp && tls)
+		p2p_cli_die(P2P_EXIT_USAGE, "--tcp or --tls, not both");
+	if (ca != NULL && !tls)
+		p2p_cli_die(P2P_EXIT_USAGE, "--ca: only with --tls");
 	a.registering = a.registering == 0;
 	if (a.target != NULL && p2p_ua_aor_norm(a.target, aor,
 	    sizeof(aor)) != 0)
@@ -1052,18 +1068,30 @@ main(int argc, char **argv)
 		pip[0] = '\0';
 	if (proxy == NULL && a.registering) {
 		sock = p2p_cli_socket(sock, dir, path, sizeof(path));
-		if ((rc = node_front(sock, tcp, pip, sizeof(pip), &pport, aor,
-		    sizeof(aor), &front_auth)) != P2P_EXIT_OK)
+		if ((rc = node_front(sock, tls ? "tls" : tcp ? "tcp" : "udp",
+		    pip, sizeof(pip), &pport, aor, sizeof(aor), &front_auth)) !=
+		    P2P_EXIT_OK)
 			return rc;
 	}
 	if (passfile != NULL && p2p_sipauth_read_password(passfile, pass,
 	    sizeof(pass), err, sizeof(err)) != 0)
 		p2p_cli_die(P2P_EXIT_USAGE, "--password-file %s: %s", passfile,
 		    err);
-	if (tcp && pip[0] == '\0')
-		p2p_cli_die(P2P_EXIT_USAGE, "--tcp: over TCP every request goes "
+	if ((tcp || tls) && pip[0] == '\0')
+		p2p_cli_die(P2P_EXIT_USAGE, "--%s: over %s every request goes "
 		    "to the proxy: let the node name its front, or give "
-		    "--proxy");
+		    "--proxy", tls ? "tls" : "tcp", tls ? "TLS" : "TCP");
+	if (tls && ca == NULL) {
+		/* the overlay CA issued the node's certificate */
+		if (dir == NULL)
+			p2p_cli_die(P2P_EXIT_USAGE, "--tls: give --ca FILE (the "
+			    "CA of the front's certificate) or --dir NODEDIR "
+			    "(its ca.pem)");
+		snprintf(capath, sizeof(capath), "%s/ca.pem", dir);
+		ca = capath;
+	}
+	if (ca != NULL && access(ca, R_OK) != 0)
+		p2p_cli_die(P2P_EXIT_USAGE, "--ca %s: %s", ca, strerror(errno));
 	if (front_auth && passfile == NULL)
 		p2p_cli_warn("the node's SIP front asks for a password "
 		    "(p2p-node run --sip-password-file): give the same file "
@@ -1100,6 +1128,8 @@ main(int argc, char **argv)
 	cfg.play = playfile != NULL ? &a.play : NULL;
 	cfg.password = passfile != NULL ? pass : NULL;
 	cfg.tcp = tcp;
+	cfg.tls = tls;
+	cfg.tls_ca = tls ? ca : NULL;
 	cfg.cb = on_event;
 	cfg.user = &a;
 	if ((a.ua = p2p_ua_new(&loop, &cfg, err, sizeof(err))) == NULL) {

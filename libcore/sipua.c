@@ -38,6 +38,7 @@
 #include "sip.h"
 #include "sipauth.h"
 #include "sipua.h"
+#include "tls.h"
 #include "sockaddr.h"
 
 #define T1		P2P_UA_T1
@@ -128,7 +129,9 @@ struct p2p_ua {
 	uv_timer_t reg_timer, shut_timer;
 	char *aor, *user, *domain;
 	char *password;		/* Digest; NULL: none */
-	int tcp;		/* signalling over tcph to the proxy */
+	int tcp;		/* signalling over a stream to the proxy */
+	int tls;		/* ... which is TLS (tlsc), not tcph */
+	p2p_tls_conn *tlsc;
 	uv_tcp_t tcph;
 	uv_connect_t creq;
 	int tcp_open, tcp_dead;
@@ -463,7 +466,7 @@ req_build(p2p_ua *ua, const char *method, const char *ruri,
 	}
 	osip_message_set_uri(m, u);
 	snprintf(v, sizeof(v), "SIP/2.0/%s %s;rport;branch=%s",
-	    ua->tcp ? "TCP" : "UDP", ua->hostport, branch);
+	    ua->tls ? "TLS" : ua->tcp ? "TCP" : "UDP", ua->hostport, branch);
 	if (osip_message_set_via(m, v) != 0)
 		goto fail;
 	for (i = 0; i < nroutes; i++)
@@ -1969,6 +1972,11 @@ tcp_write(p2p_ua *ua, const char *buf, size_t len)
 
 	if (ua->tcp_dead)
 		return;
+	if (ua->tls) {
+		if (ua->tlsc != NULL && p2p_tls_write(ua->tlsc, buf, len) == 0)
+			ua->st.sent++;
+		return;
+	}
 	if (!ua->tcp_open) {
 		/* still connecting: keep it for then */
 		if (ua->tqlen + len > TCP_MAX_QUEUE ||
@@ -2001,19 +2009,15 @@ tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = sizeof(ua->tbuf);
 }
 
+/* Bytes from the proxy's stream (TCP or TLS): cut them into messages. */
 static void
-tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+stream_in(p2p_ua *ua, const char *data, size_t nread)
 {
-	p2p_ua *ua = s->data;
 	size_t skip;
 	long n;
 
-	if (ua->closing || nread == 0)
+	if (ua->closing || ua->tcp_dead || nread == 0)
 		return;
-	if (nread < 0) {
-		tcp_gone(ua, uv_strerror((int)nread));
-		return;
-	}
 	if (ua->rxlen + (size_t)nread > 2 * (size_t)MAX_DGRAM) {
 		tcp_gone(ua, "too much without a whole message");
 		return;
@@ -2030,7 +2034,7 @@ tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		ua->rx = nb;
 		ua->rxcap = cap;
 	}
-	memcpy(ua->rx + ua->rxlen, buf->base, (size_t)nread);
+	memcpy(ua->rx + ua->rxlen, data, (size_t)nread);
 	ua->rxlen += (size_t)nread;
 	while (!ua->closing && !ua->tcp_dead) {
 		skip = 0;
@@ -2060,6 +2064,51 @@ tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		ua->rxlen -= (size_t)n;
 	}
 }
+
+static void
+tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	p2p_ua *ua = s->data;
+
+	if (ua->closing || nread == 0)
+		return;
+	if (nread < 0) {
+		tcp_gone(ua, uv_strerror((int)nread));
+		return;
+	}
+	stream_in(ua, buf->base, (size_t)nread);
+}
+
+/* TLS (p2p_ua_config.tls): the library queues what is written before
+ * the handshake ends, and tells us once when the connection is over. */
+static void
+tls_on_read(p2p_tls_conn *c, const uint8_t *data, size_t len)
+{
+	p2p_ua *ua = p2p_tls_conn_data(c);
+
+	stream_in(ua, (const char *)data, len);
+}
+
+static void
+tls_on_close(p2p_tls_conn *c, const char *reason)
+{
+	p2p_ua *ua = p2p_tls_conn_data(c);
+
+	ua->tlsc = NULL;
+	if (!ua->closing) {
+		char why[160];
+		snprintf(why, sizeof(why), "TLS: %s", reason != NULL ? reason :
+		    "closed");
+		tcp_gone(ua, why);
+	}
+	ua->nopen--;
+	check_idle(ua);
+}
+
+static const p2p_tls_cbs tls_ua_cbs = {
+	.on_read = tls_on_read,
+	.on_close = tls_on_close,
+};
 
 static void
 tcp_connected(uv_connect_t *req, int status)
@@ -2211,7 +2260,8 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 		snprintf(ua->hostport, sizeof(ua->hostport), "%s:%u", ua->ip,
 		    ua->port);
 	snprintf(ua->contact, sizeof(ua->contact), "<sip:%s@%s%s>", ua->user,
-	    ua->hostport, cfg->tcp ? ";transport=tcp" : "");
+	    ua->hostport, cfg->tls ? ";transport=tls" : cfg->tcp ?
+	    ";transport=tcp" : "");
 	ua->nopen = 3;
 	uv_timer_init(loop, &ua->reg_timer);
 	uv_timer_init(loop, &ua->shut_timer);
@@ -2223,7 +2273,39 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 		p2p_ua_shutdown(ua, 0, NULL);
 		return NULL;
 	}
-	if (cfg->tcp) {
+	if (cfg->tls) {
+		/* The same over TLS, the proxy's certificate checked
+		 * against tls_ca. */
+		p2p_tls_ctx_opts o;
+		p2p_tls_ctx *ctx;
+
+		ua->tcp = ua->tls = 1;
+		memset(&o, 0, sizeof(o));
+		o.role = P2P_TLS_CLIENT;
+		o.ca_file = cfg->tls_ca;
+		o.peer = cfg->tls_ca != NULL ? P2P_TLS_PEER_VERIFY :
+		    P2P_TLS_PEER_NONE;
+		if (!ua->have_proxy || cfg->proxy_ip == NULL ||
+		    (ctx = p2p_tls_ctx_new(&o, err, errlen)) == NULL) {
+			if (!ua->have_proxy)
+				snprintf(err, errlen, "TLS needs a proxy");
+			p2p_ua_shutdown(ua, 0, NULL);
+			p2p_ua_shutdown(ua, 0, NULL);
+			return NULL;
+		}
+		r = p2p_tls_connect(loop, ctx, cfg->proxy_ip, cfg->proxy_port,
+		    &tls_ua_cbs, ua, &ua->tlsc);
+		p2p_tls_ctx_free(ctx);	/* the connection holds it */
+		if (r != 0) {
+			snprintf(err, errlen, "TLS to the proxy: %s",
+			    uv_strerror(r));
+			ua->tlsc = NULL;
+			p2p_ua_shutdown(ua, 0, NULL);
+			p2p_ua_shutdown(ua, 0, NULL);
+			return NULL;
+		}
+		ua->nopen++;	/* until tls_on_close */
+	} else if (cfg->tcp) {
 		/* One connection to the proxy carries all signalling; what
 		 * is sent before it is up waits in tq. */
 		ua->tcp = 1;
@@ -2587,8 +2669,12 @@ close_all(p2p_ua *ua)
 		stx_free(s);
 	uv_udp_recv_stop(&ua->udp);
 	uv_close((uv_handle_t *)&ua->udp, ua_closed);
-	if (ua->tcp)
+	if (ua->tls) {
+		if (ua->tlsc != NULL)
+			p2p_tls_close(ua->tlsc);	/* tls_on_close */
+	} else if (ua->tcp) {
 		uv_close((uv_handle_t *)&ua->tcph, ua_closed);
+	}
 	uv_close((uv_handle_t *)&ua->reg_timer, ua_closed);
 	uv_close((uv_handle_t *)&ua->shut_timer, ua_closed);
 }

@@ -22,8 +22,9 @@
  * opens to its proxy (RFC 3261 s18.3 framing); nothing is retransmitted
  * on it but the 2xx to an INVITE (the UAS core's own, s13.3.1.4), the
  * Contact and Via say TCP, and a connection that fails or ends fails the
- * transactions under way (503) and every later one. Media stays RTP over
- * UDP.
+ * transactions under way (503) and every later one. With tls the
+ * connection is TLS, the proxy's certificate checked (tls_ca). Media
+ * stays RTP over UDP.
  *
  * Transactions follow RFC 3261 section 17 for an unreliable transport:
  * requests are retransmitted from T1 (500 ms) doubling (non-INVITE ones
@@ -111,6 +112,12 @@ typedef struct p2p_ua_config {
 	/* Signalling over one TCP connection to the proxy (needs proxy_ip)
 	 * instead of UDP; the proxy sends requests for us back over it. */
 	int tcp;
+	/* The same over TLS (RFC 3261 s26), the proxy's certificate chain
+	 * checked against the CA certificates of the PEM file tls_ca (no
+	 * host name check: the node's certificate names no host); tls_ca
+	 * NULL: no check at all. */
+	int tls;
+	const char *tls_ca;
 	p2p_ua_cb cb;
 	void *user;
 } p2p_ua_config;

@@ -570,6 +570,33 @@ call_finish() {
 	    "$NT_DIR/$2.events")" -ge "$5" ]
 }
 
+# call_two_phones TRANSPORT: p2p-call --TRANSPORT (tcp or tls) waits at
+# node 2's front and registers a contact of that transport; a p2p-call
+# on UDP at node 1 sends it a message; then one on TRANSPORT at node 1
+# calls it: 2 s of audio each way (call_finish), and both fronts logged
+# the INVITE on TRANSPORT.
+call_two_phones() {
+	local t=$1 apid dpid
+	sip_chirp "$NT_DIR/a.wav" 3 200-3400
+	sip_chirp "$NT_DIR/b.wav" 3 3400-200
+	call_start answer 2 answer "--$t" --json --play "$NT_DIR/a.wav"
+	apid=$CALL_PID
+	call_wait_event answer registered 30 "$apid" || return 1
+	[[ "$(jq -r '.bindings[0].contact' <<<"$(sip_status 2)")" == \
+	    *"transport=$t"* ]] || return 1
+	sip_lookup_wait 1 "$(sip_aor 2)" 30 || return 1
+	p2p-call --dir "$(node_dir 1)" message "$(sip_aor 2)" "over $t" ||
+	    return 1
+	call_wait_event answer message 20 "$apid" || return 1
+	call_start dial 1 dial "$(sip_aor 2)" --duration 2 "--$t" --json \
+	    --play "$NT_DIR/b.wav"
+	dpid=$CALL_PID
+	call_wait_event dial answered 30 "$dpid" || return 1
+	call_finish dial answer "$dpid" "$apid" 50 || return 1
+	grep -q "sip: INVITE .* from $t 127\.0\.0\.1:" "$(node_log 1)" &&
+	grep -q "sip: INVITE .* to $t 127\.0\.0\.1:" "$(node_log 2)"
+}
+
 # sip_chirp FILE SECONDS [F0-F1]: a 8 kHz 16-bit mono test signal: a
 # logarithmic chirp plus a little noise, so that its autocorrelation has
 # one sharp peak (a recording can then be aligned without ambiguity).

@@ -254,33 +254,8 @@ teardown() {
 
 @test "p2p-call --tcp: a message from a UDP phone and a call from a TCP phone, both through the fronts, audio both ways" {
 	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
-	local apid dpid
 	sip_overlay 3
-	sip_chirp "$NT_DIR/a.wav" 3 200-3400
-	sip_chirp "$NT_DIR/b.wav" 3 3400-200
-	call_start answer 2 answer --tcp --json --play "$NT_DIR/a.wav"
-	apid=$CALL_PID
-	call_wait_event answer registered 30 "$apid"
-	# the front knows the phone by its TCP contact
-	[[ "$(jq -r '.bindings[0].contact' <<<"$(sip_status 2)")" == \
-	    *transport=tcp* ]]
-	sip_lookup_wait 1 "$(sip_aor 2)" 30
-
-	# UDP phone at node 1 -> TCP phone at node 2
-	run p2p-call --dir "$(node_dir 1)" message "$(sip_aor 2)" "over tcp"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	call_wait_event answer message 20 "$apid"
-
-	# TCP phone at node 1 -> TCP phone at node 2
-	call_start dial 1 dial "$(sip_aor 2)" --duration 2 --tcp --json \
-	    --play "$NT_DIR/b.wav"
-	dpid=$CALL_PID
-	call_wait_event dial answered 30 "$dpid"
-	call_finish dial answer "$dpid" "$apid" 50
-	# both fronts carried phones on TCP
-	grep -q "sip: INVITE .* from tcp 127\.0\.0\.1:" "$(node_log 1)"
-	grep -q "sip: INVITE .* to tcp 127\.0\.0\.1:" "$(node_log 2)"
+	call_two_phones tcp
 
 	# over TCP everything goes to a proxy: none, no call
 	run p2p-call --no-register --tcp dial "$(sip_aor 2)"

@@ -122,3 +122,33 @@ tls_options() {
 	openssl s_client -connect "$tls" </dev/null 2>/dev/null |
 	    grep -q 'subject=CN = sip front'
 }
+
+@test "p2p-call --tls: a message from a UDP phone and a call between phones on TLS at two fronts, audio both ways; the front's certificate is checked against the overlay CA" {
+	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
+	node_overlay 3
+	sip_node_start 0 || return 1
+	sip_node_start 1 "${NT_NODE_ADDR[0]}" 127.0.0.1:0 \
+	    --sip-tls 127.0.0.1:0
+	sip_node_start 2 "${NT_NODE_ADDR[0]}" 127.0.0.1:0 \
+	    --sip-tls 127.0.0.1:0
+	node_wait_ring 120
+
+	# A CA that did not issue the front's certificate: no registration.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -subj "/CN=another CA" -days 2 -keyout "$NT_DIR/other-ca.key" \
+	    -out "$NT_DIR/other-ca.pem" 2>/dev/null
+	run p2p-call --dir "$(node_dir 1)" --tls --ca "$NT_DIR/other-ca.pem" \
+	    --json register
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"certificate verify failed"* ]]
+	# A front without TLS says so.
+	run p2p-call --dir "$(node_dir 0)" --tls register
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"takes no TLS"* ]]
+	run p2p-call --no-register --tls --proxy 127.0.0.1:5061 \
+	    dial "$(sip_aor 2)"
+	[ "$status" -eq 2 ]
+
+	call_two_phones tls
+}
