@@ -44,6 +44,7 @@ struct app {
 	enum mode mode;
 	enum phase phase;
 	int json, tty, readline_on, registering, leaving, answered, gave_up;
+	int tls;		/* --tls: for the messages */
 	int in_line;
 	int rc;
 	const char *target, *text, *record;
@@ -439,8 +440,15 @@ ev_register_failed(struct app *a, const p2p_ua_event *ev)
 	jsay(a, json_pack("{s:s,s:i,s:s,s:s}", "event", "failed", "status",
 	    ev->status, "reason", ev->reason, "request", "REGISTER"));
 	if (ev->unreachable) {
-		p2p_cli_warn("no answer from the SIP front at %s (is the node "
-		    "running with --sip? see --proxy)", a->proxy);
+		if (a->tls)
+			p2p_cli_warn("no answer from the SIP front at %s over "
+			    "TLS (is the node running with --sip-tls? does "
+			    "the CA file hold the CA of its certificate?)",
+			    a->proxy);
+		else
+			p2p_cli_warn("no answer from the SIP front at %s (is "
+			    "the node running with --sip? see --proxy)",
+			    a->proxy);
 		if (a->phase == P_REGISTERING)
 			finish(a, P2P_EXIT_UNREACHABLE);
 		return;
@@ -1129,6 +1137,7 @@ main(int argc, char **argv)
 	cfg.password = passfile != NULL ? pass : NULL;
 	cfg.tcp = tcp;
 	cfg.tls = tls;
+	a.tls = tls;
 	cfg.tls_ca = tls ? ca : NULL;
 	cfg.cb = on_event;
 	cfg.user = &a;
