@@ -1754,13 +1754,22 @@ set_target(sip_front *f, sip_txn *t, const sip_src *to)
  */
 
 /* Send answer m upstream, to p's sender (p is a parent when forking);
- * remember it for resends of the request; a final one finishes p. */
+ * remember it for resends of the request; a final one finishes p. A 503
+ * from downstream goes up as 500 (RFC 3261 s16.7 step 6): the caller
+ * should not take this front for the one that is unavailable. */
 static void
 up_send(sip_front *f, sip_txn *p, osip_message_t *m)
 {
 	int code = m->status_code;
 	char *s;
 	size_t len;
+
+	if (code == 503) {
+		code = 500;
+		osip_message_set_status_code(m, 500);
+		osip_free(m->reason_phrase);
+		m->reason_phrase = osip_strdup(p2p_sip_reason(500));
+	}
 
 	if (p->from.kind == SRC_CTL) {
 		if (code >= 200)

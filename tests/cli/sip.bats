@@ -191,6 +191,28 @@ teardown() {
 	[ "$(sipp_calls opt)" = "1 0" ]
 }
 
+@test "refusals: a 503 from the callee's phone reaches the caller as 500 (RFC 3261 s16.7)" {
+	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
+	local up pid
+	sip_overlay 3
+	up=$(sip_free_udp_port)
+	sip_register reg2 2 "$(sip_name 2)" "$up"
+	[ "$SIPP_EXIT" -eq 0 ]
+	sip_lookup_wait 1 "$(sip_aor 2)" 30
+	sipp_start una uas_unavailable -p "$up" -m 1 -timeout 60s \
+	    -timeout_error
+	pid=$SIPP_PID
+	sip_wait_udp "$up"
+	run p2p-call --dir "$(node_dir 1)" --json dial "$(sip_aor 2)"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r 'select(.event == "failed") | .status' \
+	    <<<"$(grep '^{' <<<"$output")")" = 500 ]
+	# the phone got the ACK for its 503
+	sipp_wait "$pid" 30
+	[ "$SIPP_EXIT" -eq 0 ]
+}
+
 # ---- p2p-call ---------------------------------------------------------------
 
 @test "p2p-call: answer at node 3, dial from node 1 of 5: ringing, answered, 3 s of audio each way, ended; messages both ways" {
