@@ -1750,7 +1750,9 @@ set_target(sip_front *f, sip_txn *t, const sip_src *to)
  * what went upstream, and is absorbed here. A CANCEL from upstream
  * cancels every branch still ringing. A branch waits for its first
  * answer SIP_TXN_MS (Timer B), then, an INVITE, SIP_INVITE_MS (Timer C)
- * before it counts as 408.
+ * before it counts as 408. Not done: merging the challenges of several
+ * 401/407 answers into the one that goes up (s16.7 step 7); the best
+ * answer goes up as it came.
  */
 
 /* Send answer m upstream, to p's sender (p is a parent when forking);
