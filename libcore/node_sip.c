@@ -483,29 +483,41 @@ send_raw(sip_front *f, const sip_src *to, const char *buf, size_t len)
 	}
 }
 
-/* Send an answer of our own to t's sender, remember it for resends of
- * the request, and mark t finished when it is final. */
+/* Send answer m to t's sender (a control client hears only the final
+ * one); with keep, remember it for resends of the request; a final
+ * answer finishes t. */
 static void
-answer_up(sip_front *f, sip_txn *t, osip_message_t *r)
+to_sender(sip_front *f, sip_txn *t, osip_message_t *m, int keep)
 {
+	int code = m->status_code;
 	char *s;
 	size_t len;
 
 	if (t->from.kind == SRC_CTL) {
-		ctl_answer(f, t->from.ctl, r);
-	} else if (p2p_sip_to_str(r, &s, &len) == 0) {
+		if (code >= 200)
+			ctl_answer(f, t->from.ctl, m);
+	} else if (p2p_sip_to_str(m, &s, &len) == 0) {
 		send_raw(f, &t->from, s, len);
-		free(t->last);
-		if ((t->last = malloc(len)) != NULL) {
-			memcpy(t->last, s, len);
-			t->lastlen = len;
+		if (keep) {
+			free(t->last);
+			if ((t->last = malloc(len)) != NULL) {
+				memcpy(t->last, s, len);
+				t->lastlen = len;
+			}
 		}
 		osip_free(s);
 	}
-	if (r->status_code >= 200) {
+	if (code >= 200 && !t->final) {
 		t->final = 1;
 		t->expire_ms = now_ms(f) + SIP_KEEP_MS;
 	}
+}
+
+/* An answer of our own: always remembered. */
+static void
+answer_up(sip_front *f, sip_txn *t, osip_message_t *r)
+{
+	to_sender(f, t, r, 1);
 }
 
 /* Answer a request we hold with code (and remember it for resends). */
@@ -1762,35 +1774,15 @@ set_target(sip_front *f, sip_txn *t, const sip_src *to)
 static void
 up_send(sip_front *f, sip_txn *p, osip_message_t *m)
 {
-	int code = m->status_code;
-	char *s;
-	size_t len;
-
-	if (code == 503) {
-		code = 500;
+	if (m->status_code == 503) {
 		osip_message_set_status_code(m, 500);
 		osip_free(m->reason_phrase);
 		m->reason_phrase = osip_strdup(p2p_sip_reason(500));
 	}
-
-	if (p->from.kind == SRC_CTL) {
-		if (code >= 200)
-			ctl_answer(f, p->from.ctl, m);
-	} else if (p2p_sip_to_str(m, &s, &len) == 0) {
-		send_raw(f, &p->from, s, len);
-		if (strcmp(p->method, "INVITE") != 0 || code < 200) {
-			free(p->last);
-			if ((p->last = malloc(len)) != NULL) {
-				memcpy(p->last, s, len);
-				p->lastlen = len;
-			}
-		}
-		osip_free(s);
-	}
-	if (code >= 200 && !p->final) {
-		p->final = 1;
-		p->expire_ms = now_ms(f) + SIP_KEEP_MS;
-	}
+	/* An INVITE's final answer from downstream is not kept: a 2xx is
+	 * the user agents' business, end to end. */
+	to_sender(f, p, m, strcmp(p->method, "INVITE") != 0 ||
+	    m->status_code < 200);
 }
 
 /* An ACK (to resp, a non-2xx final answer) or a CANCEL (resp NULL) of

@@ -1448,10 +1448,14 @@ ctx_final(struct ctx *x, int status, const char *reason, osip_message_t *m,
 	case CT_INVITE:
 		if (m != NULL && status >= 300) {
 			/* Completed: our ACK answers every retransmission of
-			 * this final response for 32 s (timer D). */
-			build_ack_non2xx(ua, x, m);
-			if (x->ack != NULL)
-				send_raw(ua, &x->dst, x->ack, x->acklen);
+			 * this final response for 32 s (timer D). (A challenge
+			 * that could not be answered has had its ACK.) */
+			if (x->ack == NULL) {
+				build_ack_non2xx(ua, x, m);
+				if (x->ack != NULL)
+					send_raw(ua, &x->dst, x->ack,
+					    x->acklen);
+			}
 			x->state = CS_COMPLETED;
 			uv_timer_start(&x->timer, ctx_timer, T64, 0);
 		} else
