@@ -80,6 +80,26 @@ anscache_json(p2p_node *n)
 	    "too_large", (json_int_t)a->too_large);
 }
 
+/* The responsible peers learnt for Resource-IDs (node_route.c). */
+static json_t *
+direct_json(p2p_node *n)
+{
+	json_t *a = json_array();
+	uint64_t now = node_now(n);
+
+	for (size_t i = 0; i < NODE_DIRECT_ROUTES; i++) {
+		const direct_route *d = &n->direct[i];
+		if (d->until_ms <= now)
+			continue;
+		json_array_append_new(a, json_pack("{s:o,s:o,s:b,s:I}",
+		    "resource_id", id_json(&d->res),
+		    "node_id", id_json(&d->owner),
+		    "linked", link_by_peer(n, &d->owner) != NULL,
+		    "expires_s", (json_int_t)((d->until_ms - now) / 1000)));
+	}
+	return a;
+}
+
 static void
 m_status(p2p_ctl_req *req, json_t *params, void *user)
 {
@@ -108,10 +128,11 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	    "[%s]:%u" : "%s:%u", n->listen_ip, n->listen_port);
 	p2p_trust_cache_stats(n->trust, &cc_hits, &cc_misses);
 	counters = json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}",
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}",
 	    "messages_rx", (json_int_t)n->st.rx,
 	    "messages_tx", (json_int_t)n->st.tx,
 	    "forwarded", (json_int_t)n->st.forwarded,
+	    "sent_direct", (json_int_t)n->st.direct_tx,
 	    "delivered", (json_int_t)n->st.delivered,
 	    "bad_signature", (json_int_t)n->st.bad_signature,
 	    "malformed", (json_int_t)n->st.malformed,
@@ -142,6 +163,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 		    id_json(&n->admitting) : json_null());
 	json_object_set_new(r, "fragmentation", frag_json(n));
 	json_object_set_new(r, "answer_cache", anscache_json(n));
+	json_object_set_new(r, "direct_routes", direct_json(n));
 	p2p_ctl_reply(req, r);
 }
 

@@ -115,6 +115,8 @@ typedef struct node_stats {
 	uint64_t links_refused;
 	uint64_t fragments_tx;	/* fragments sent (and re-fragmented) */
 	uint64_t wakeups;	/* runs of the node's timer */
+	uint64_t direct_tx;	/* requests sent straight to the peer
+				   known to be responsible (node_route.c) */
 	/* For the diagnostics (node_diag.c): per message code, framed
 	 * bytes, and their averages over 5 s periods. */
 	uint64_t msg_sent[NODE_MSG_SLOTS], msg_rcvd[NODE_MSG_SLOTS];
@@ -131,6 +133,14 @@ typedef struct peer_until {
 } peer_until;
 
 #define NODE_MAX_PENDING_ATTACH 64
+/* Resource-IDs whose responsible peer this node has learnt from its
+ * answers (node_route.c). */
+typedef struct direct_route {
+	p2p_id res, owner;
+	uint64_t until_ms;
+	unsigned answers;	/* from this owner in a row */
+} direct_route;
+#define NODE_DIRECT_ROUTES 32
 #define NODE_MAX_LEFT 16
 /* A ConfigUpdate request carries a whole configuration document, which
  * is larger than the RFC's default max-message-size (5000) already: it
@@ -174,6 +184,7 @@ typedef struct p2p_node {
 	uint64_t next_link_id;
 	peer_until attach[NODE_MAX_PENDING_ATTACH];
 	size_t nattach;
+	direct_route direct[NODE_DIRECT_ROUTES];
 	/* Peers whose Leave we took: stale Updates of others may name them
 	 * for a while yet; they are not taken back until then. */
 	peer_until left[NODE_MAX_LEFT];

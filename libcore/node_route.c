@@ -22,6 +22,24 @@
  * path, and is not handled twice; a copy of a request still being
  * answered (an Attach or AppAttach gathering ICE candidates) is ignored.
  *
+ * Requests for a Resource-ID (Store, Fetch, Stat, Find) that this node
+ * originates go straight to the peer responsible for it when the node
+ * knows which peer that is and has a link to it: every successful answer
+ * to such a request is signed by the responsible peer, so its signer is
+ * kept with the Resource-ID (NODE_DIRECT_ROUTES entries, DIRECT_TTL_MS)
+ * and used whenever a link to it is up, unless a peer this node knows of
+ * lies between the Resource-ID and it (that peer would own the key, so
+ * the signer is not taken for the owner: a peer on the way that answers
+ * for a key it does not own is not believed). A peer without a link is attached
+ * to once a second answer for the Resource-ID comes from it (a key asked
+ * for once is not worth a TLS handshake): a Node-ID destination, no
+ * send_update, so the link enters neither routing table and is closed once
+ * unused (node_link.c). Chord would send the request to the closest preceding
+ * finger, a few hops short of that peer; the peer itself forwards a
+ * request for a key it no longer owns, and the answer then names the new
+ * one. Retransmissions take the ring's route. Trace and routed Pings are
+ * not sent this way: they show the ring's route.
+ *
  * A client (node_client.c) sends everything that is not for itself or a
  * node it is linked to over its one link, and forwards nothing it
  * receives: a message it cannot deliver to itself is refused.
@@ -47,6 +65,7 @@
 #define REASM_MIN_BYTES	(256 * 1024)	/* held at least this much */
 #define ANS_MAX_ENTRIES	1024		/* answers kept (anscache.h) */
 #define ANS_MIN_BYTES	(1024 * 1024)	/* their bytes, at least */
+#define DIRECT_TTL_MS	300000		/* a learnt responsible peer */
 
 enum { R_NONE = 0, R_LOCAL, R_LINK };
 
@@ -56,6 +75,9 @@ typedef struct req_ctx {
 	void *user;
 	p2p_id expect;		/* the Node-ID that must sign the answer */
 	int check;
+	int learn;		/* a request for res: learn its owner */
+	uint16_t code;
+	p2p_id res;
 } req_ctx;
 
 /* The signer of the answer being delivered, for txn_done. */
@@ -476,6 +498,100 @@ out:
 	free(mem);
 }
 
+/* The Resource-ID of a request that may go straight to its responsible
+ * peer, or 0 if it may not. */
+static int
+direct_res(p2p_node *n, const p2p_dest *dest, size_t ndest, uint16_t code,
+    p2p_id *res)
+{
+	if (code != P2P_STORE_REQ && code != P2P_FETCH_REQ &&
+	    code != P2P_STAT_REQ && code != P2P_FIND_REQ)
+		return 0;
+	if (ndest != 1 || dest[0].type != P2P_DEST_RESOURCE ||
+	    dest[0].data.len != P2P_ID_LEN || n->opts.client ||
+	    (n->join != JOIN_DONE && n->join != JOIN_ALONE))
+		return 0;
+	memcpy(res->b, dest[0].data.p, P2P_ID_LEN);
+	return !p2p_chord_is_responsible(&n->chord, res);
+}
+
+static direct_route *
+direct_find(p2p_node *n, const p2p_id *res)
+{
+	for (size_t i = 0; i < NODE_DIRECT_ROUTES; i++)
+		if (n->direct[i].until_ms != 0 &&
+		    p2p_id_eq(&n->direct[i].res, res))
+			return &n->direct[i];
+	return NULL;
+}
+
+/* The link to res's responsible peer, if known and up. */
+static p2p_link *
+direct_link(p2p_node *n, const p2p_id *res)
+{
+	direct_route *d = direct_find(n, res);
+	p2p_link *l;
+
+	if (d == NULL || d->until_ms <= node_now(n))
+		return NULL;
+	if ((l = link_by_peer(n, &d->owner)) == NULL || l->client)
+		return NULL;
+	return l;
+}
+
+/* Can owner be responsible for res, as far as this node knows? Not when a
+ * peer in its routing table, or itself, lies in [res, owner): that one
+ * would be. An answer from a peer that fails this is not learnt. */
+static int
+direct_plausible(p2p_node *n, const p2p_id *res, const p2p_id *owner)
+{
+	p2p_id r[P2P_CHORD_MAX_ROUTES + 1];
+	size_t nr = p2p_chord_routes(&n->chord, r, P2P_CHORD_MAX_ROUTES);
+
+	r[nr++] = n->ident.node;
+	for (size_t i = 0; i < nr; i++)
+		if (!p2p_id_eq(&r[i], owner) && (p2p_id_eq(&r[i], res) ||
+		    p2p_id_in_oo(&r[i], res, owner)))
+			return 0;
+	return 1;
+}
+
+static void
+direct_learn(p2p_node *n, const p2p_id *res, const p2p_id *owner)
+{
+	direct_route *d = direct_find(n, res);
+	uint64_t now = node_now(n);
+	p2p_dest dest;
+
+	if (p2p_id_eq(owner, &n->ident.node) || client_is_client(n, owner))
+		return;
+	if (!direct_plausible(n, res, owner)) {
+		if (d != NULL)
+			d->until_ms = 0;
+		return;
+	}
+	if (d == NULL) {
+		/* A free slot, else the one that expires first. */
+		d = &n->direct[0];
+		for (size_t i = 1; i < NODE_DIRECT_ROUTES && d->until_ms != 0;
+		    i++)
+			if (n->direct[i].until_ms < d->until_ms)
+				d = &n->direct[i];
+		d->res = *res;
+		d->answers = 0;
+	} else if (d->until_ms <= now || !p2p_id_eq(&d->owner, owner)) {
+		d->answers = 0;
+	}
+	if (d->answers < UINT32_MAX)
+		d->answers++;
+	d->owner = *owner;
+	d->until_ms = now + DIRECT_TTL_MS;
+	if (d->answers >= 2 && link_by_peer(n, owner) == NULL) {
+		p2p_dest_node(&dest, owner);
+		(void)topo_send_attach(n, &dest, 1, 0, NULL);
+	}
+}
+
 static void
 txn_done(void *user, enum p2p_txn_status st, const struct p2p_msg *ans,
     p2p_bytes raw)
@@ -483,6 +599,9 @@ txn_done(void *user, enum p2p_txn_status st, const struct p2p_msg *ans,
 	req_ctx *c = user;
 
 	(void)raw;
+	if (c->learn && st == P2P_TXN_ANSWERED && ans != NULL &&
+	    ans->code == c->code + 1 && cur_who != NULL && cur_who->has_node)
+		direct_learn(c->n, &c->res, &cur_who->node);
 	if (c->cb != NULL)
 		c->cb(c->n, c->user, st, ans, st == P2P_TXN_ANSWERED ?
 		    cur_who : NULL);
@@ -550,6 +669,7 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	p2p_wbuf w;
 	p2p_txn *x;
 	req_ctx *c;
+	p2p_link *direct = NULL;
 	uint64_t tid;
 	int rc = -1;
 
@@ -565,6 +685,11 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	    !p2p_id_is_wildcard(&dest[0].node)) {
 		c->expect = dest[ndest - 1].node;
 		c->check = 1;
+	}
+	if (via_link == NULL && direct_res(n, dest, ndest, code, &c->res)) {
+		c->learn = 1;
+		c->code = code;
+		direct = direct_link(n, &c->res);
 	}
 	msg_base(n, &m);
 	if (code == P2P_CONFIG_UPDATE_REQ)	/* taken whatever the sequence */
@@ -597,6 +722,9 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 	if (via_link != NULL) {
 		x->link_id = via_link->id;
 		rc = link_send(via_link, w.p, w.len);
+	} else if (direct != NULL && link_send(direct, w.p, w.len) == 0) {
+		n->st.direct_tx++;
+		rc = 0;
 	} else {
 		rc = route_out(n, w.p, w.len, &m, NULL);
 	}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# Requests for a resource go straight to its responsible peer once the
+# node has learnt which peer that is (node_route.c): the first Fetch takes
+# the ring's route and its signed answer names the owner, to which the
+# node attaches; later requests use that link. When the owner is gone the
+# ring's route is taken again and the new owner is learnt.
+
+load lib_store
+
+setup() {
+	node_setup
+}
+
+teardown() {
+	node_teardown
+}
+
+# dr_owner I RID: the responsible peer node I has learnt for RID, with a
+# link up to it ("" when none).
+dr_owner() {
+	node_status "$1" | jq -r --arg r "$2" \
+	    '.direct_routes[] | select(.resource_id == $r and .linked)
+	    | .node_id'
+}
+
+# dr_wait_owner I RID NOT: poll until node I has a linked route for RID
+# to a peer other than NOT; print it.
+dr_wait_owner() {
+	local i=$1 rid=$2 not=$3 o secs=$((20 * NT_SCALE))
+	SECONDS=0
+	while [ "$SECONDS" -lt "$secs" ]; do
+		o=$(dr_owner "$i" "$rid")
+		if [ -n "$o" ] && [ "$o" != "$not" ]; then
+			echo "$o"
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "node $i: no direct route for $rid (besides '$not')" >&2
+	node_status "$i" | jq -c .direct_routes >&2
+	return 1
+}
+
+# dr_learnt I RID: the responsible peer node I has learnt for RID,
+# linked or not ("" when none).
+dr_learnt() {
+	node_status "$1" | jq -r --arg r "$2" \
+	    '.direct_routes[] | select(.resource_id == $r) | .node_id'
+}
+
+# dr_linked I ID: has node I a link to the peer ID?
+dr_linked() {
+	p2p-node peers --json --dir "$(node_dir "$1")" |
+	    jq -e --arg o "$2" 'any(.[]; .node_id == $o)' >/dev/null
+}
+
+# dr_ring N VALUE: N nodes in a converged ring, node 0 puts VALUE under
+# its user's name; sets U0, RID, OWNER (the responsible peer's Node-ID)
+# and OI (its index).
+dr_ring() {
+	node_overlay "$1"
+	node_start_all "$1"
+	node_wait_ring 120
+	U0=$(st_user 0)
+	run st_put 0 --json "$U0" "$2"
+	[ "$status" -eq 0 ]
+	RID=$(jq -r .resource_id <<<"$output")
+	OWNER=$(jq -r .stored_at <<<"$output")
+	OI=$(st_index "$OWNER")
+}
+
+@test "20 nodes: a resource asked for twice gets a link to its responsible peer and later requests go straight there, to the next one after it is killed" {
+	local u0 rid owner oi i j= k c1 c2 owner2
+	dr_ring 20 "direct value"
+	u0=$U0 rid=$RID owner=$OWNER oi=$OI
+	# A node that has no link to the owner asks (in a ring of 20 a
+	# peer is linked to its neighbors and fingers, and those that have
+	# it as theirs: not to all).
+	for i in $(seq 1 19); do
+		if [ "$i" != "$oi" ] && ! dr_linked "$i" "$owner"; then
+			j=$i
+			break
+		fi
+	done
+	[ -n "$j" ]
+	echo "# n$j asks for $u0, held by n$oi" >&3
+
+	# The first get takes the ring's route; its answer names the owner,
+	# which is remembered but not attached to.
+	[ "$(node_status "$j" | jq '.direct_routes | length')" -eq 0 ]
+	run st_get "$j" "$u0"
+	[ "$status" -eq 0 ]
+	[ "$output" = "direct value" ]
+	[ "$(dr_learnt "$j" "$rid")" = "$owner" ]
+	[ "$(dr_owner "$j" "$rid")" = "" ]
+	! dr_linked "$j" "$owner"
+	# The second one comes from the same owner: a link to it comes up.
+	run st_get "$j" "$u0"
+	[ "$status" -eq 0 ]
+	[ "$(node_counter "$j" sent_direct)" -eq 0 ]
+	[ "$(dr_wait_owner "$j" "$rid" none)" = "$owner" ]
+	dr_linked "$j" "$owner"
+
+	# The next gets and a stat go straight there.
+	for k in 1 2 3; do
+		run st_get "$j" "$u0"
+		[ "$status" -eq 0 ]
+		[ "$output" = "direct value" ]
+	done
+	run st_get "$j" --stat "$u0"
+	[ "$status" -eq 0 ]
+	c1=$(node_counter "$j" sent_direct)
+	[ "$c1" -eq 4 ]
+
+	# The owner dies: the value is fetched from the peer that takes its
+	# place (a replica), and that peer is learnt and then used.
+	kill -KILL "${NT_NODE_PID[$oi]}"
+	wait "${NT_NODE_PID[$oi]}" 2>/dev/null || true
+	node_wait_ring 120
+	for k in 1 2; do
+		run st_get "$j" "$u0"
+		[ "$status" -eq 0 ]
+		[ "$output" = "direct value" ]
+	done
+	owner2=$(dr_wait_owner "$j" "$rid" "$owner")
+	[ "$owner2" != "$owner" ]
+	[ "$(st_route "$j" "$u0")" = "$owner2" ]
+	run st_get "$j" "$u0"
+	[ "$status" -eq 0 ]
+	[ "$output" = "direct value" ]
+	c2=$(node_counter "$j" sent_direct)
+	[ "$c2" -gt "$c1" ]
+}
+
+@test "a node responsible for the resource itself learns no route, and trace shows the ring's route" {
+	local u0 rid owner oi j k hops1 hops2
+	dr_ring 12 v
+	u0=$U0 rid=$RID owner=$OWNER oi=$OI
+	run st_get "$oi" "$u0"
+	[ "$status" -eq 0 ]
+	[ "$(node_status "$oi" | jq '.direct_routes | length')" -eq 0 ]
+	[ "$(node_counter "$oi" sent_direct)" -eq 0 ]
+	# From another node: trace reports the same hops before and after
+	# the owner is learnt.
+	j=1
+	[ "$j" != "$oi" ] || j=2
+	hops1=$(p2p-trace --json --dir "$(node_dir "$j")" "$u0" | jq -c '[.hops[].node_id]')
+	for k in 1 2; do
+		run st_get "$j" "$u0"
+		[ "$status" -eq 0 ]
+	done
+	dr_wait_owner "$j" "$rid" none >/dev/null
+	hops2=$(p2p-trace --json --dir "$(node_dir "$j")" "$u0" | jq -c '[.hops[].node_id]')
+	[ "$hops1" = "$hops2" ]
+	[ "$(p2p-trace --json --dir "$(node_dir "$j")" "$u0" |
+	    jq -r .responsible)" = "$owner" ]
+}
