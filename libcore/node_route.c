@@ -37,8 +37,12 @@
  * unused (node_link.c). Chord would send the request to the closest preceding
  * finger, a few hops short of that peer; the peer itself forwards a
  * request for a key it no longer owns, and the answer then names the new
- * one. Retransmissions take the ring's route. Trace and routed Pings are
- * not sent this way: they show the ring's route.
+ * one. Retransmissions take the ring's route, and so, once, does a request
+ * sent straight that gets an error answer (the route is forgotten): a
+ * peer that handed the key over sends it on round the ring, past this
+ * node, which refuses it as a loop. A learnt peer is not used either once
+ * a peer this node knows of lies between the key and it. Trace and routed
+ * Pings are not sent this way: they show the ring's route.
  *
  * A client (node_client.c) sends everything that is not for itself or a
  * node it is linked to over its one link, and forwards nothing it
@@ -76,6 +80,7 @@ typedef struct req_ctx {
 	p2p_id expect;		/* the Node-ID that must sign the answer */
 	int check;
 	int learn;		/* a request for res: learn its owner */
+	int direct_sent;	/* sent straight to res's owner */
 	uint16_t code;
 	p2p_id res;
 } req_ctx;
@@ -91,6 +96,8 @@ static void anscache_keep(p2p_node *n, p2p_link *from, const p2p_msg *req,
     uint16_t code, const uint8_t *buf, size_t len);
 static void answer_decode_error(p2p_node *n, p2p_link *from,
     const uint8_t *buf, size_t len, const p2p_err *e);
+static void direct_forget(p2p_node *n, const p2p_id *res);
+static void resend(void *ctx, p2p_txn *x);
 
 static size_t
 max_msg(const p2p_node *n)
@@ -486,6 +493,17 @@ deliver_local(p2p_node *n, p2p_link *from, const uint8_t *buf, size_t len)
 			node_log(n, NLOG_WARN, "answer signed by the wrong node");
 			goto out;
 		}
+		if (c != NULL && c->direct_sent && m.code == P2P_ERROR) {
+			/* Sent straight to the peer taken for the owner,
+			 * which could not answer it (it may have handed the
+			 * key over, and the request come back round the
+			 * ring): forget that route and send the same request
+			 * the ring's way, once. */
+			c->direct_sent = 0;
+			direct_forget(n, &c->res);
+			resend(n, x);
+			goto out;
+		}
 		cfg_check_answer(n, &m, &who);
 		cur_who = &who;
 		if (p2p_txn_finish(&n->txns, m.transaction_id,
@@ -525,20 +543,6 @@ direct_find(p2p_node *n, const p2p_id *res)
 	return NULL;
 }
 
-/* The link to res's responsible peer, if known and up. */
-static p2p_link *
-direct_link(p2p_node *n, const p2p_id *res)
-{
-	direct_route *d = direct_find(n, res);
-	p2p_link *l;
-
-	if (d == NULL || d->until_ms <= node_now(n))
-		return NULL;
-	if ((l = link_by_peer(n, &d->owner)) == NULL || l->client)
-		return NULL;
-	return l;
-}
-
 /* Can owner be responsible for res, as far as this node knows? Not when a
  * peer in its routing table, or itself, lies in [res, owner): that one
  * would be. An answer from a peer that fails this is not learnt. */
@@ -554,6 +558,34 @@ direct_plausible(p2p_node *n, const p2p_id *res, const p2p_id *owner)
 		    p2p_id_in_oo(&r[i], res, owner)))
 			return 0;
 	return 1;
+}
+
+static void
+direct_forget(p2p_node *n, const p2p_id *res)
+{
+	direct_route *d = direct_find(n, res);
+
+	if (d != NULL)
+		d->until_ms = 0;
+}
+
+/* The link to res's responsible peer, if known, still plausible (a peer
+ * that joined between the key and it owns the key now) and up. */
+static p2p_link *
+direct_link(p2p_node *n, const p2p_id *res)
+{
+	direct_route *d = direct_find(n, res);
+	p2p_link *l;
+
+	if (d == NULL || d->until_ms <= node_now(n))
+		return NULL;
+	if (!direct_plausible(n, res, &d->owner)) {
+		d->until_ms = 0;
+		return NULL;
+	}
+	if ((l = link_by_peer(n, &d->owner)) == NULL || l->client)
+		return NULL;
+	return l;
 }
 
 static void
@@ -724,6 +756,7 @@ route_request_certs(p2p_node *n, const p2p_dest *dest, size_t ndest,
 		rc = link_send(via_link, w.p, w.len);
 	} else if (direct != NULL && link_send(direct, w.p, w.len) == 0) {
 		n->st.direct_tx++;
+		c->direct_sent = 1;
 		rc = 0;
 	} else {
 		rc = route_out(n, w.p, w.len, &m, NULL);

@@ -155,3 +155,35 @@ dr_ring() {
 	[ "$(p2p-trace --json --dir "$(node_dir "$j")" "$u0" |
 	    jq -r .responsible)" = "$owner" ]
 }
+
+@test "an error answer to a request sent straight: the route is forgotten and the request goes round the ring once" {
+	local u0 rid owner oi j k resent c
+	dr_ring 12 "v"
+	u0=$U0 rid=$RID owner=$OWNER oi=$OI
+	j=1
+	[ "$j" != "$oi" ] || j=2
+	for k in 1 2; do
+		run st_get "$j" "$u0"
+		[ "$status" -eq 0 ]
+	done
+	[ "$(dr_wait_owner "$j" "$rid" none)" = "$owner" ]
+	resent=$(node_status "$oi" | jq .answer_cache.resent)
+	c=$(node_counter "$j" sent_direct)
+	# n$j writes user0's resource: the owner refuses it (USER-MATCH).
+	# The refusal of the copy sent straight makes n$j forget the route
+	# and send the same request (same transaction) round the ring: the
+	# owner answers it again from its answer cache, and that answer is
+	# the one the user sees.
+	run st_put "$j" "$u0" "not mine"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *Error_Forbidden* ]]
+	[ "$(node_counter "$j" sent_direct)" -eq $((c + 1)) ]
+	[ "$(node_status "$oi" | jq .answer_cache.resent)" -eq $((resent + 1)) ]
+	[ -z "$(dr_learnt "$j" "$rid")" ]
+	# The next get goes the ring's way and learns the owner again.
+	run st_get "$j" "$u0"
+	[ "$status" -eq 0 ]
+	[ "$output" = v ]
+	[ "$(node_counter "$j" sent_direct)" -eq $((c + 1)) ]
+	[ "$(dr_learnt "$j" "$rid")" = "$owner" ]
+}
