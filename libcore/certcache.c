@@ -23,6 +23,9 @@ struct p2p_certcache {
 	uint64_t clock;
 	uint64_t hits, misses;
 	cc_entry e[CC_SETS][CC_WAYS];
+	uint8_t sig[CC_SIGS][32];	/* keys of verified signatures */
+	uint8_t sig_set[CC_SIGS];
+	uint64_t sig_hits, sig_misses;
 };
 
 p2p_certcache *
@@ -186,4 +189,72 @@ p2p_certcache_stats(const p2p_certcache *c, uint64_t *hits,
 {
 	*hits = c->hits;
 	*misses = c->misses;
+}
+
+static int
+put_len(EVP_MD_CTX *x, size_t len)
+{
+	uint8_t b[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+	    (uint8_t)(len >> 8), (uint8_t)len };
+
+	return EVP_DigestUpdate(x, b, sizeof(b));
+}
+
+int
+p2p_certcache_sig_key(p2p_certcache *c, const uint8_t *der, size_t derlen,
+    uint8_t hash_alg, uint8_t sig_alg, const uint8_t *sig, size_t siglen,
+    const void *data, size_t len, uint8_t key[32])
+{
+	uint8_t algs[2] = { hash_alg, sig_alg };
+	unsigned int n = 0;
+	EVP_MD_CTX *x;
+	int ok;
+
+	if (derlen > UINT32_MAX || siglen > UINT32_MAX || len > UINT32_MAX ||
+	    (x = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(x, c->sha256, NULL) == 1 &&
+	    put_len(x, derlen) == 1 && EVP_DigestUpdate(x, der, derlen) == 1 &&
+	    EVP_DigestUpdate(x, algs, sizeof(algs)) == 1 &&
+	    put_len(x, siglen) == 1 && EVP_DigestUpdate(x, sig, siglen) == 1 &&
+	    put_len(x, len) == 1 && EVP_DigestUpdate(x, data, len) == 1 &&
+	    EVP_DigestFinal_ex(x, key, &n) == 1 && n == 32;
+	EVP_MD_CTX_free(x);
+	return ok ? 0 : -1;
+}
+
+static size_t
+sig_slot(const uint8_t key[32])
+{
+	return ((size_t)key[0] << 8 | key[1]) % CC_SIGS;
+}
+
+int
+p2p_certcache_sig_ok(p2p_certcache *c, const uint8_t key[32])
+{
+	size_t i = sig_slot(key);
+
+	if (c->sig_set[i] && memcmp(c->sig[i], key, 32) == 0) {
+		c->sig_hits++;
+		return 1;
+	}
+	c->sig_misses++;
+	return 0;
+}
+
+void
+p2p_certcache_sig_passed(p2p_certcache *c, const uint8_t key[32])
+{
+	size_t i = sig_slot(key);
+
+	memcpy(c->sig[i], key, 32);
+	c->sig_set[i] = 1;
+}
+
+void
+p2p_certcache_sig_stats(const p2p_certcache *c, uint64_t *hits,
+    uint64_t *misses)
+{
+	*hits = c->sig_hits;
+	*misses = c->sig_misses;
 }

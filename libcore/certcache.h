@@ -17,6 +17,15 @@
  * (p2p_trust bumps its generation when a CRL, revoked serial, bad node
  * or root is added) and until the expiry. Not thread-safe: one cache per
  * thread that verifies (the node's loop).
+ *
+ * It also keeps signatures already verified: a stored value is fetched,
+ * replicated and fetched again with the same signature over the same
+ * bytes. The key is the SHA-256 of the signer certificate's DER, the
+ * algorithms, the signature and the signed bytes (each with its length),
+ * so a hit stands for exactly the verification done before; whether the
+ * certificate is still trusted is checked apart (the chain result above).
+ * CC_SIGS keys, the slot picked by the key's first bytes, a new key
+ * taking the slot's place.
  */
 #ifndef P2P_CERTCACHE_H
 #define P2P_CERTCACHE_H
@@ -56,6 +65,20 @@ int p2p_certcache_chain_ok(p2p_certcache *c, const uint8_t hash[32],
  * certificate is added when it is not cached. */
 void p2p_certcache_chain_passed(p2p_certcache *c, const uint8_t hash[32],
     X509 *cert, uint64_t gen, time_t until);
+
+#define CC_SIGS 512
+
+/* The key of a signature (see above) in key. -1 on failure. */
+int p2p_certcache_sig_key(p2p_certcache *c, const uint8_t *der,
+    size_t derlen, uint8_t hash_alg, uint8_t sig_alg, const uint8_t *sig,
+    size_t siglen, const void *data, size_t len, uint8_t key[32]);
+/* 1 when the signature with this key verified before (counted as a hit,
+ * else as a miss). */
+int p2p_certcache_sig_ok(p2p_certcache *c, const uint8_t key[32]);
+/* Record that the signature with this key verified. */
+void p2p_certcache_sig_passed(p2p_certcache *c, const uint8_t key[32]);
+void p2p_certcache_sig_stats(const p2p_certcache *c, uint64_t *hits,
+    uint64_t *misses);
 
 /* Lookups answered from the cache and not, since it was made. */
 void p2p_certcache_stats(const p2p_certcache *c, uint64_t *hits,

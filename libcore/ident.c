@@ -1098,6 +1098,33 @@ p2p_trust_cache_stats(const p2p_trust *t, uint64_t *hits, uint64_t *misses)
 	p2p_certcache_stats(t->cache, hits, misses);
 }
 
+int
+p2p_trust_sig_key(const p2p_trust *t, const uint8_t *der, size_t derlen,
+    uint8_t hash_alg, uint8_t sig_alg, const uint8_t *sig, size_t siglen,
+    const void *data, size_t len, uint8_t key[32])
+{
+	return p2p_certcache_sig_key(t->cache, der, derlen, hash_alg, sig_alg,
+	    sig, siglen, data, len, key);
+}
+
+int
+p2p_trust_sig_ok(const p2p_trust *t, const uint8_t key[32])
+{
+	return p2p_certcache_sig_ok(t->cache, key);
+}
+
+void
+p2p_trust_sig_passed(const p2p_trust *t, const uint8_t key[32])
+{
+	p2p_certcache_sig_passed(t->cache, key);
+}
+
+void
+p2p_trust_sig_stats(const p2p_trust *t, uint64_t *hits, uint64_t *misses)
+{
+	p2p_certcache_sig_stats(t->cache, hits, misses);
+}
+
 static enum p2p_verify_result
 vfail(p2p_err *err, enum p2p_verify_result r, const char *what)
 {

@@ -212,6 +212,16 @@ X509 *p2p_trust_cert(const p2p_trust *t, const uint8_t *der, size_t len,
 /* Lookups of that cache answered from it and not. */
 void p2p_trust_cache_stats(const p2p_trust *t, uint64_t *hits,
     uint64_t *misses);
+/* Signatures verified before, in the same cache (p2p_certcache_sig_*):
+ * the key of one, whether it verified before, record that it did, and
+ * the lookups answered from the cache and not. */
+int p2p_trust_sig_key(const p2p_trust *t, const uint8_t *der, size_t derlen,
+    uint8_t hash_alg, uint8_t sig_alg, const uint8_t *sig, size_t siglen,
+    const void *data, size_t len, uint8_t key[32]);
+int p2p_trust_sig_ok(const p2p_trust *t, const uint8_t key[32]);
+void p2p_trust_sig_passed(const p2p_trust *t, const uint8_t key[32]);
+void p2p_trust_sig_stats(const p2p_trust *t, uint64_t *hits,
+    uint64_t *misses);
 
 /*
  * Verify a peer certificate: it chains (with basicConstraints) to a root,

@@ -143,6 +143,11 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	    "timer_wakeups", (json_int_t)n->st.wakeups,
 	    "cert_cache_hits", (json_int_t)cc_hits,
 	    "cert_cache_misses", (json_int_t)cc_misses);
+	p2p_trust_sig_stats(n->trust, &cc_hits, &cc_misses);
+	json_object_set_new(counters, "signature_cache_hits",
+	    json_integer((json_int_t)cc_hits));
+	json_object_set_new(counters, "signature_cache_misses",
+	    json_integer((json_int_t)cc_misses));
 	r = json_pack("{s:o,s:s,s:i,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:I,s:o}",
 	    "node_id", id_json(&n->ident.node),
 	    "overlay", n->overlay,

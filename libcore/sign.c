@@ -217,25 +217,31 @@ try_cert(const p2p_signer *s, const uint8_t *der, size_t len, X509 *x,
 	return 1;
 }
 
+/* On a match *der is the hint's DER encoding, which the caller frees. */
 static int
-hint_matches(const p2p_signer *s, X509 *hint, p2p_sig_who *who)
+hint_matches(const p2p_signer *s, X509 *hint, p2p_sig_who *who,
+    uint8_t **der, size_t *len)
 {
-	uint8_t *der;
-	size_t len;
-	int ok;
-
-	if (p2p_cert_to_der(hint, &der, &len, NULL) != 0)
+	if (p2p_cert_to_der(hint, der, len, NULL) != 0)
 		return 0;
-	ok = try_cert(s, der, len, hint, NULL, who);
-	free(der);
-	return ok;
+	if (try_cert(s, *der, *len, hint, NULL, who))
+		return 1;
+	free(*der);
+	*der = NULL;
+	return 0;
 }
 
+/* The signer's certificate into who, its DER encoding into *der (owned
+ * by certs, or by *own when not NULL). */
 static int
 find_signer(const p2p_signature *sig, const p2p_cert *certs, size_t ncerts,
-    X509 *hint, const p2p_trust *trust, p2p_sig_who *who, p2p_err *err)
+    X509 *hint, const p2p_trust *trust, p2p_sig_who *who, p2p_bytes *der,
+    uint8_t **own, p2p_err *err)
 {
-	if (hint != NULL && hint_matches(&sig->signer, hint, who)) {
+	*own = NULL;
+	if (hint != NULL && hint_matches(&sig->signer, hint, who, own,
+	    &der->len)) {
+		der->p = *own;
 		who->cert_index = P2P_SIG_CERT_HINT;
 		return 0;
 	}
@@ -244,6 +250,7 @@ find_signer(const p2p_signature *sig, const p2p_cert *certs, size_t ncerts,
 			continue;
 		if (try_cert(&sig->signer, certs[i].der.p, certs[i].der.len,
 		    NULL, trust, who)) {
+			*der = certs[i].der;
 			who->cert_index = i;
 			return 0;
 		}
@@ -269,12 +276,17 @@ check_signer_cert(const p2p_trust *trust, p2p_sig_who *w, p2p_err *err)
 	return 0;
 }
 
-int
-p2p_verify_data(const p2p_signature *sig, const void *input, size_t len,
+/* cached: look the signature up in trust's cache of verified ones, and
+ * record it there once verified. */
+static int
+verify_data(const p2p_signature *sig, const void *input, size_t len,
     const p2p_cert *certs, size_t ncerts, X509 *hint, const p2p_trust *trust,
-    p2p_sig_who *who, p2p_err *err)
+    int cached, p2p_sig_who *who, p2p_err *err)
 {
 	p2p_sig_who w;
+	p2p_bytes der;
+	uint8_t *own, key[32];
+	int keyed = 0, known = 0;
 
 	memset(&w, 0, sizeof(w));
 	if (who != NULL)
@@ -282,19 +294,48 @@ p2p_verify_data(const p2p_signature *sig, const void *input, size_t len,
 	if ((sig->hash_alg == 0 && sig->sig_alg == 0) ||
 	    sig->signer.type == P2P_SIGNER_NONE)
 		return fail(err, P2P_ERR_FORBIDDEN, "value is not signed");
-	if (find_signer(sig, certs, ncerts, hint, trust, &w, err) != 0)
+	if (find_signer(sig, certs, ncerts, hint, trust, &w, &der, &own,
+	    err) != 0)
 		return -1;
-	if (p2p_verify_raw(X509_get0_pubkey(w.cert), sig->hash_alg,
-	    sig->sig_alg, input, len, sig->value.p, sig->value.len, err) != 0 ||
+	if (cached && trust != NULL &&
+	    p2p_trust_sig_key(trust, der.p, der.len, sig->hash_alg,
+	    sig->sig_alg, sig->value.p, sig->value.len, input, len, key) == 0) {
+		keyed = 1;
+		known = p2p_trust_sig_ok(trust, key);
+	}
+	free(own);
+	if ((!known && p2p_verify_raw(X509_get0_pubkey(w.cert),
+	    sig->hash_alg, sig->sig_alg, input, len, sig->value.p,
+	    sig->value.len, err) != 0) ||
 	    check_signer_cert(trust, &w, err) != 0) {
 		p2p_sig_who_clear(&w);
 		return -1;
 	}
+	if (keyed && !known)
+		p2p_trust_sig_passed(trust, key);
 	if (who != NULL)
 		*who = w;
 	else
 		p2p_sig_who_clear(&w);
 	return 0;
+}
+
+int
+p2p_verify_data(const p2p_signature *sig, const void *input, size_t len,
+    const p2p_cert *certs, size_t ncerts, X509 *hint, const p2p_trust *trust,
+    p2p_sig_who *who, p2p_err *err)
+{
+	return verify_data(sig, input, len, certs, ncerts, hint, trust, 0, who,
+	    err);
+}
+
+int
+p2p_verify_value(const p2p_signature *sig, const void *input, size_t len,
+    const p2p_cert *certs, size_t ncerts, X509 *hint, const p2p_trust *trust,
+    p2p_sig_who *who, p2p_err *err)
+{
+	return verify_data(sig, input, len, certs, ncerts, hint, trust, 1, who,
+	    err);
 }
 
 /* ---- messages ---- */

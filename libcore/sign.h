@@ -99,6 +99,16 @@ void p2p_sig_who_clear(p2p_sig_who *w);
 int p2p_verify_data(const p2p_signature *sig, const void *input, size_t len,
     const p2p_cert *certs, size_t ncerts, X509 *hint, const p2p_trust *trust,
     p2p_sig_who *who, p2p_err *err);
+/*
+ * p2p_verify_data for a signature that is likely to come again (a stored
+ * value, fetched and replicated many times): with a trust, a signature
+ * verified before by the same certificate over the same bytes is taken
+ * from the trust's cache (certcache.h) instead of being verified again.
+ * The signer certificate is checked against the trust every time.
+ */
+int p2p_verify_value(const p2p_signature *sig, const void *input, size_t len,
+    const p2p_cert *certs, size_t ncerts, X509 *hint, const p2p_trust *trust,
+    p2p_sig_who *who, p2p_err *err);
 
 /*
  * Sign a message: m->sig is set over overlay || transaction_id ||

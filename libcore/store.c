@@ -622,7 +622,7 @@ p2p_store_check_value(const p2p_id *rid, const p2p_kind_def *def,
 		return fail(err, P2P_ERR_FORBIDDEN,
 		    "cannot build the stored data signature input");
 	}
-	rc = p2p_verify_data(&sd->sig, in.p, in.len, certs, ncerts, NULL,
+	rc = p2p_verify_value(&sd->sig, in.p, in.len, certs, ncerts, NULL,
 	    trust, who, err);
 	p2p_w_free(&in);
 	if (rc != 0)
@@ -730,7 +730,7 @@ stage_value(struct apply *ap, struct stage *g, const p2p_stored_data *sd,
 		return fail(err, P2P_ERR_FORBIDDEN,
 		    "cannot build the stored data signature input");
 	}
-	rc = p2p_verify_data(&sd->sig, in.p, in.len, msg->certs, msg->ncerts,
+	rc = p2p_verify_value(&sd->sig, in.p, in.len, msg->certs, msg->ncerts,
 	    msg->signer != NULL ? msg->signer->cert : NULL, msg->trust, &who,
 	    err);
 	p2p_w_free(&in);

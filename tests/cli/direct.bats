@@ -111,6 +111,9 @@ dr_ring() {
 	[ "$status" -eq 0 ]
 	c1=$(node_counter "$j" sent_direct)
 	[ "$c1" -eq 4 ]
+	# The value's signature was verified once by n$j: the later gets
+	# found it among the signatures verified before.
+	[ "$(node_counter "$j" signature_cache_hits)" -ge 4 ]
 
 	# The owner dies: the value is fetched from the peer that takes its
 	# place (a replica), and that peer is learnt and then used.

@@ -225,6 +225,81 @@ test_data_rsa(void **state)
 	data_round_trip(P2P_KEY_RSA2048);
 }
 
+/* p2p_verify_value: a signature verified once is found in the trust's
+ * cache the next time, by the hint as by the certificate list; other
+ * bytes, another signature and a signer the trust no longer accepts are
+ * not. */
+static void
+test_value_cache(void **state)
+{
+	static const uint8_t input[] = { 9, 8, 7, 6, 5, 4, 3, 2, 1 };
+	struct fixture f;
+	p2p_identity id;
+	p2p_signature sig, sig2;
+	p2p_sigbuf sb, sb2;
+	p2p_cert cert;
+	p2p_trust *trust;
+	p2p_err err;
+	uint64_t hits, misses;
+	uint8_t bad[sizeof(input)];
+
+	(void)state;
+	fixture_make(&f, P2P_KEY_EC_P256, 1);
+	assert_int_equal(p2p_identity_init(&id, f.key, f.cert, NULL, &err), 0);
+	assert_int_equal(p2p_sign_data(&id, input, sizeof(input), &sig, &sb,
+	    &err), 0);
+	p2p_identity_cert(&id, &cert);
+	assert_non_null(trust = p2p_trust_new());
+	assert_int_equal(p2p_trust_add_root(trust, f.ca, &err), 0);
+
+	assert_int_equal(p2p_verify_value(&sig, input, sizeof(input), &cert, 1,
+	    NULL, trust, NULL, &err), 0);
+	p2p_trust_sig_stats(trust, &hits, &misses);
+	assert_int_equal(hits, 0);
+	assert_int_equal(misses, 1);
+	assert_int_equal(p2p_verify_value(&sig, input, sizeof(input), &cert, 1,
+	    NULL, trust, NULL, &err), 0);
+	assert_int_equal(p2p_verify_value(&sig, input, sizeof(input), NULL, 0,
+	    f.cert, trust, NULL, &err), 0);
+	p2p_trust_sig_stats(trust, &hits, &misses);
+	assert_int_equal(hits, 2);
+	assert_int_equal(misses, 1);
+
+	/* A flipped bit under the same signature: looked up, not found,
+	 * verified, refused; and still refused the second time. */
+	memcpy(bad, input, sizeof(bad));
+	bad[0] ^= 1;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(p2p_verify_value(&sig, bad, sizeof(bad), &cert,
+		    1, NULL, trust, NULL, &err), -1);
+	p2p_trust_sig_stats(trust, &hits, &misses);
+	assert_int_equal(hits, 2);
+	assert_int_equal(misses, 3);
+	/* Another signature over the same bytes is a new entry. */
+	assert_int_equal(p2p_sign_data(&id, input, sizeof(input), &sig2, &sb2,
+	    &err), 0);
+	assert_int_equal(p2p_verify_value(&sig2, input, sizeof(input), &cert, 1,
+	    NULL, trust, NULL, &err), 0);
+	p2p_trust_sig_stats(trust, &hits, &misses);
+	assert_int_equal(misses, 4);
+	/* p2p_verify_data does not use the cache. */
+	assert_int_equal(p2p_verify_data(&sig, input, sizeof(input), &cert, 1,
+	    NULL, trust, NULL, &err), 0);
+	p2p_trust_sig_stats(trust, &hits, &misses);
+	assert_int_equal(hits, 2);
+	assert_int_equal(misses, 4);
+	/* The signer becomes a bad node: the cached signature no longer
+	 * passes. */
+	assert_int_equal(p2p_trust_add_bad_node(trust, &f.ids[0], &err), 0);
+	assert_int_equal(p2p_verify_value(&sig, input, sizeof(input), &cert, 1,
+	    NULL, trust, NULL, &err), -1);
+	p2p_trust_sig_stats(trust, &hits, &misses);
+	assert_int_equal(hits, 3);
+	p2p_trust_free(trust);
+	p2p_identity_free(&id);
+	fixture_free(&f);
+}
+
 /* Build, sign, encode and decode a PingReq from id. */
 static size_t
 signed_ping(const p2p_identity *id, int with_cert, uint8_t *out, size_t cap)
@@ -380,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_data_ec),
 		cmocka_unit_test(test_data_rsa),
+		cmocka_unit_test(test_value_cache),
 		cmocka_unit_test(test_msg_ec),
 		cmocka_unit_test(test_msg_rsa_multi_node),
 		cmocka_unit_test(test_secblock),
