@@ -98,6 +98,7 @@
 #define SIP_MAX_EXPIRES		7200
 #define SIP_MAX_TXNS		16384
 #define SIP_MAX_BINDINGS	1024
+#define SIP_MAX_CHAL		8	/* challenges merged into a 401/407 */
 #define SIP_MAX_UAS		4096
 #define SIP_MAX_TCP		256
 #define SIP_MAX_QUEUE		(1024 * 1024)
@@ -192,6 +193,12 @@ typedef struct sip_txn {
 	int answered;		/* a parent: a 2xx went upstream */
 	int cancel_due;		/* a branch: CANCEL once it answers 1xx */
 	osip_message_t *best;	/* a parent: best final answer so far */
+	/* A parent: the challenges of its branches' 401 and 407 answers
+	 * (header values; proxy: Proxy-Authenticate), for the one that
+	 * goes up (s16.7 step 7). */
+	char *chal[SIP_MAX_CHAL];
+	uint8_t chal_proxy[SIP_MAX_CHAL];
+	size_t nchal;
 	struct sip_txn *next;
 } sip_txn;
 
@@ -1571,6 +1578,8 @@ txn_free(sip_front *f, sip_txn *t)
 		osip_message_free(t->orig);
 	if (t->best != NULL)
 		osip_message_free(t->best);
+	for (size_t i = 0; i < t->nchal; i++)
+		osip_free(t->chal[i]);
 	free(t->fwd);
 	free(t->last);
 	free(t);
@@ -1762,9 +1771,12 @@ set_target(sip_front *f, sip_txn *t, const sip_src *to)
  * what went upstream, and is absorbed here. A CANCEL from upstream
  * cancels every branch still ringing. A branch waits for its first
  * answer SIP_TXN_MS (Timer B), then, an INVITE, SIP_INVITE_MS (Timer C)
- * before it counts as 408. Not done: merging the challenges of several
- * 401/407 answers into the one that goes up (s16.7 step 7); the best
- * answer goes up as it came.
+ * before it counts as 408. Among 4xx answers, those that tell how to
+ * send the request again (401, 407, 415, 420, 484) are preferred
+ * (s16.7 step 6); when a 401 or 407 goes up it carries the challenges
+ * of every 401 and 407 its branches got, as they came (step 7: a user
+ * called on two phones that each ask for credentials of their own
+ * learns both, up to SIP_MAX_CHAL).
  */
 
 /* Send answer m upstream, to p's sender (p is a parent when forking);
@@ -1855,7 +1867,56 @@ fork_cancel(sip_front *f, sip_txn *p, const sip_txn *except)
 static int
 answer_rank(int code)
 {
-	return code >= 600 ? 0 : code / 100;
+	if (code >= 600)
+		return 0;
+	if (code / 100 == 4)
+		return code == 401 || code == 407 || code == 415 ||
+		    code == 420 || code == 484 ? 8 : 9;
+	return code / 100 * 2;
+}
+
+/* Keep the challenges of a branch's 401 or 407 answer m in parent p. */
+static void
+chal_collect(sip_txn *p, osip_message_t *m)
+{
+	osip_list_t *lists[2] = { &m->www_authenticates,
+	    &m->proxy_authenticates };
+
+	for (int proxy = 0; proxy < 2; proxy++) {
+		osip_list_iterator_t it;
+		osip_www_authenticate_t *h;
+
+		h = osip_list_get_first(lists[proxy], &it);
+		for (; h != NULL; h = osip_list_get_next(&it)) {
+			char *v = NULL;
+
+			if (p->nchal == SIP_MAX_CHAL)
+				return;
+			if (osip_www_authenticate_to_str(h, &v) != 0 ||
+			    v == NULL)
+				continue;
+			p->chal_proxy[p->nchal] = (uint8_t)proxy;
+			p->chal[p->nchal++] = v;
+		}
+	}
+}
+
+/* The 401 or 407 m goes up with every challenge collected in p instead of
+ * its own (which are among them). */
+static void
+chal_merge(sip_txn *p, osip_message_t *m)
+{
+	if (p->nchal == 0 || (m->status_code != 401 && m->status_code != 407))
+		return;
+	osip_list_special_free(&m->www_authenticates,
+	    (void (*)(void *))osip_www_authenticate_free);
+	osip_list_special_free(&m->proxy_authenticates,
+	    (void (*)(void *))osip_proxy_authenticate_free);
+	for (size_t i = 0; i < p->nchal; i++)
+		(void)(p->chal_proxy[i] ?
+		    osip_message_set_proxy_authenticate(m, p->chal[i]) :
+		    osip_message_set_www_authenticate(m, p->chal[i]));
+	m->message_property = 2;	/* to be written again */
 }
 
 /* Every branch of p has finished: the best answer goes upstream. */
@@ -1871,6 +1932,7 @@ fork_settle(sip_front *f, sip_txn *p)
 	if (strcmp(p->method, "INVITE") == 0)
 		notify(f, "failed", json_pack("{s:s,s:i}", "call_id",
 		    p->call_id, "status", p->best->status_code));
+	chal_merge(p, p->best);
 	up_send(f, p, p->best);
 	osip_message_free(p->best);
 	p->best = NULL;
@@ -1903,6 +1965,8 @@ branch_final(sip_front *f, sip_txn *b, osip_message_t *m)
 		osip_message_free(m);
 		return;
 	}
+	if (code == 401 || code == 407)
+		chal_collect(p, m);
 	if (p->best == NULL ||
 	    answer_rank(code) < answer_rank(p->best->status_code)) {
 		if (p->best != NULL)

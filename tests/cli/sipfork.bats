@@ -32,16 +32,19 @@ fork_register() {
 
 # fork_two SCENARIO-A NAME-A SCENARIO-B NAME-B: a 3-node overlay whose
 # node 2 has two bindings of its user, a SIPp user agent behind each
-# (runs NAME-A and NAME-B, PIDs in FORK_A and FORK_B).
+# (runs NAME-A and NAME-B, PIDs in FORK_A and FORK_B; the name is also
+# the scenario's [realm]).
 fork_two() {
 	local pa pb
 	sip_overlay 3
 	pa=$(sip_free_udp_port)
 	pb=$(sip_free_udp_port)
 	fork_register 2 "$pa" "$pb"
-	sipp_start "$2" "$1" -p "$pa" -m 1 -timeout 60s -timeout_error
+	sipp_start "$2" "$1" -p "$pa" -key realm "$2" -m 1 -timeout 60s \
+	    -timeout_error
 	FORK_A=$SIPP_PID
-	sipp_start "$4" "$3" -p "$pb" -m 1 -timeout 60s -timeout_error
+	sipp_start "$4" "$3" -p "$pb" -key realm "$4" -m 1 -timeout 60s \
+	    -timeout_error
 	FORK_B=$SIPP_PID
 	sip_wait_udp "$pa"
 	sip_wait_udp "$pb"
@@ -98,6 +101,38 @@ fork_done() {
 	[ "$SIPP_EXIT" -eq 0 ]
 	[ "$(sipp_calls nf)" = "1 0" ]
 	[ "$(sipp_received nf 486)" -eq 1 ]
+	fork_done
+}
+
+# fork_realms NAME: the realms of the WWW-Authenticate fields in the 401
+# that SIPp run NAME received, sorted, on one line.
+fork_realms() {
+	awk '/^SIP\/2\.0 401 / { on = 1 } /^-----/ { on = 0 }
+	    on && tolower($0) ~ /^www-authenticate:/' "$NT_DIR/sipp-$1.msg" |
+	    sed -n 's/.*realm="\([^"]*\)".*/\1/p' | sort | xargs
+}
+
+# fork_challenged NAME: a SIPp caller (run NAME) at node 1 calls node 2's
+# user and gets one 401.
+fork_challenged() {
+	sipp_run "$1" invite_challenged -s "$(sip_name 2)" -key caller \
+	    "$(sip_name 1)" -m 1 -timeout 60s -timeout_error "${SIP_UDP[1]}"
+	[ "$SIPP_EXIT" -eq 0 ] && [ "$(sipp_calls "$1")" = "1 0" ] &&
+	    [ "$(sipp_received "$1" 401)" -eq 1 ]
+}
+
+@test "forking: two bindings ask for credentials in realms of their own; the caller gets one 401 with both challenges" {
+	fork_two uas_challenge alpha uas_challenge beta
+	fork_challenged ch
+	[ "$(fork_realms ch)" = "alpha beta" ]
+	fork_done
+}
+
+@test "forking: one binding is busy, the other asks for credentials; the caller gets the 401, which tells how to call again" {
+	fork_two uas_busy busy uas_challenge alpha
+	fork_challenged ch
+	[ "$(fork_realms ch)" = "alpha" ]
+	[ "$(sipp_received ch 486)" -eq 0 ]
 	fork_done
 }
 
