@@ -283,6 +283,13 @@ print_status(FILE *out, const json_t *v, void *user)
 		fprintf(out, "finger %-5lld %s\n", (long long)json_integer_value(
 		    json_object_get(x, "slot")), json_string_value(
 		    json_object_get(x, "node_id")));
+	json_array_foreach(json_object_get(v, "direct_routes"), i, x)
+		fprintf(out, "direct       %s -> %s (%s, %llds)\n",
+		    json_string_value(json_object_get(x, "resource_id")),
+		    json_string_value(json_object_get(x, "node_id")),
+		    json_is_true(json_object_get(x, "linked")) ? "linked" :
+		    "no link", (long long)json_integer_value(json_object_get(x,
+		    "expires_s")));
 	{
 		const char *k;
 		json_t *val;

@@ -100,6 +100,8 @@ dr_ring() {
 	[ "$(node_counter "$j" sent_direct)" -eq 0 ]
 	[ "$(dr_wait_owner "$j" "$rid" none)" = "$owner" ]
 	dr_linked "$j" "$owner"
+	p2p-node status --dir "$(node_dir "$j")" |
+	    grep -q "^direct  *$rid -> $owner (linked, "
 
 	# The next gets and a stat go straight there.
 	for k in 1 2 3; do
