@@ -634,6 +634,8 @@ txn_done(void *user, enum p2p_txn_status st, const struct p2p_msg *ans,
 	if (c->learn && st == P2P_TXN_ANSWERED && ans != NULL &&
 	    ans->code == c->code + 1 && cur_who != NULL && cur_who->has_node)
 		direct_learn(c->n, &c->res, &cur_who->node);
+	else if (c->direct_sent && st != P2P_TXN_ANSWERED)
+		direct_forget(c->n, &c->res);	/* no answer at all */
 	if (c->cb != NULL)
 		c->cb(c->n, c->user, st, ans, st == P2P_TXN_ANSWERED ?
 		    cur_who : NULL);

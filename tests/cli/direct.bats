@@ -54,29 +54,49 @@ dr_linked() {
 	    jq -e --arg o "$2" 'any(.[]; .node_id == $o)' >/dev/null
 }
 
-# dr_ring N VALUE: N nodes in a converged ring, node 0 puts VALUE under
-# its user's name; sets U0, RID, OWNER (the responsible peer's Node-ID)
-# and OI (its index).
+# dr_ring N VALUE: N nodes in a converged ring; the first user whose
+# resource node 0 is not responsible for (every node has a link to node
+# 0, the bootstrap node, for a while) puts VALUE under it from its own
+# node. Sets U0 (the resource name), PI (the node that put it), RID,
+# OWNER (the responsible peer's Node-ID) and OI (its index).
 dr_ring() {
+	local u
 	node_overlay "$1"
 	node_start_all "$1"
 	node_wait_ring 120
-	U0=$(st_user 0)
-	run st_put 0 --json "$U0" "$2"
+	for ((u = 0; u < $1; u++)); do
+		[ "$(st_route 0 "$(st_user "$u")")" != "${NT_NODE_ID[0]}" ] &&
+		    break
+	done
+	[ "$u" -lt "$1" ]
+	PI=$u
+	U0=$(st_user "$u")
+	run st_put "$u" --json "$U0" "$2"
 	[ "$status" -eq 0 ]
 	RID=$(jq -r .resource_id <<<"$output")
 	OWNER=$(jq -r .stored_at <<<"$output")
 	OI=$(st_index "$OWNER")
 }
 
-@test "20 nodes: a resource asked for twice gets a link to its responsible peer and later requests go straight there, to the next one after it is killed" {
+# dr_other: a node index that is neither OI nor PI.
+dr_other() {
+	local i
+	for i in 1 2 3; do
+		if [ "$i" != "$OI" ] && [ "$i" != "$PI" ]; then
+			echo "$i"
+			return 0
+		fi
+	done
+}
+
+@test "40 nodes: a resource asked for twice gets a link to its responsible peer and later requests go straight there, to the next one after it is killed" {
 	local u0 rid owner oi i j= k c1 c2 owner2
-	dr_ring 20 "direct value"
+	dr_ring 40 "direct value"
 	u0=$U0 rid=$RID owner=$OWNER oi=$OI
-	# A node that has no link to the owner asks (in a ring of 20 a
-	# peer is linked to its neighbors and fingers, and those that have
-	# it as theirs: not to all).
-	for i in $(seq 1 19); do
+	# A node that has no link to the owner asks. A peer is linked to its
+	# neighbors and fingers and to those that have it as theirs: in a
+	# ring of 20 that is nearly everyone, in one of 40 a good half.
+	for i in $(seq 1 39); do
 		if [ "$i" != "$oi" ] && ! dr_linked "$i" "$owner"; then
 			j=$i
 			break
@@ -147,8 +167,7 @@ dr_ring() {
 	[ "$(node_counter "$oi" sent_direct)" -eq 0 ]
 	# From another node: trace reports the same hops before and after
 	# the owner is learnt.
-	j=1
-	[ "$j" != "$oi" ] || j=2
+	j=$(dr_other)
 	hops1=$(p2p-trace --json --dir "$(node_dir "$j")" "$u0" | jq -c '[.hops[].node_id]')
 	for k in 1 2; do
 		run st_get "$j" "$u0"
@@ -165,8 +184,7 @@ dr_ring() {
 	local u0 rid owner oi j k resent c
 	dr_ring 12 "v"
 	u0=$U0 rid=$RID owner=$OWNER oi=$OI
-	j=1
-	[ "$j" != "$oi" ] || j=2
+	j=$(dr_other)
 	for k in 1 2; do
 		run st_get "$j" "$u0"
 		[ "$status" -eq 0 ]
@@ -174,7 +192,8 @@ dr_ring() {
 	[ "$(dr_wait_owner "$j" "$rid" none)" = "$owner" ]
 	resent=$(node_status "$oi" | jq .answer_cache.resent)
 	c=$(node_counter "$j" sent_direct)
-	# n$j writes user0's resource: the owner refuses it (USER-MATCH).
+	# n$j writes another user's resource: the owner refuses it
+	# (USER-MATCH).
 	# The refusal of the copy sent straight makes n$j forget the route
 	# and send the same request (same transaction) round the ring: the
 	# owner answers it again from its answer cache, and that answer is
