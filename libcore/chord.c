@@ -346,16 +346,14 @@ first_after(const p2p_id *rt, size_t n, const p2p_id *k, int with_k,
 	return found;
 }
 
-int
-p2p_chord_next_hop(const p2p_chord *c, const p2p_id *k, p2p_id *next)
+/* The entry of rt in (self, k] nearest to k. Returns 0 if none. */
+static int
+nearest_before(const p2p_chord *c, const p2p_id *rt, size_t n,
+    const p2p_id *k, p2p_id *out)
 {
-	p2p_id rt[P2P_CHORD_MAX_ROUTES], d, best;
-	size_t n;
+	p2p_id d, best;
 	int found = 0;
 
-	if (p2p_chord_is_responsible(c, k))
-		return P2P_CHORD_LOCAL;
-	n = routes_collect(c, rt, P2P_CHORD_MAX_ROUTES);
 	for (size_t i = 0; i < n; i++) {
 		if (!p2p_id_in_oc(&rt[i], &c->self, k))
 			continue;
@@ -363,15 +361,46 @@ p2p_chord_next_hop(const p2p_chord *c, const p2p_id *k, p2p_id *next)
 		p2p_id_distance(&d, &rt[i], k);
 		if (!found || p2p_id_cmp(&d, &best) < 0) {
 			best = d;
-			*next = rt[i];
+			*out = rt[i];
 			found = 1;
 		}
 	}
-	if (found)
+	return found;
+}
+
+int
+p2p_chord_next_hop(const p2p_chord *c, const p2p_id *k, p2p_id *next)
+{
+	p2p_id rt[P2P_CHORD_MAX_ROUTES];
+	size_t n;
+
+	if (p2p_chord_is_responsible(c, k))
+		return P2P_CHORD_LOCAL;
+	n = routes_collect(c, rt, P2P_CHORD_MAX_ROUTES);
+	if (nearest_before(c, rt, n, k, next))
 		return P2P_CHORD_FORWARD;
 	/* Not responsible implies a non-empty table. */
 	first_after(rt, n, k, 0, next);
 	return P2P_CHORD_FORWARD;
+}
+
+int
+p2p_chord_next_hop_among(const p2p_chord *c, const p2p_id *k,
+    int (*usable)(void *arg, const p2p_id *peer), void *arg, p2p_id *next)
+{
+	p2p_id rt[P2P_CHORD_MAX_ROUTES], ok[P2P_CHORD_MAX_ROUTES];
+	size_t n, nok = 0;
+
+	if (p2p_chord_is_responsible(c, k))
+		return P2P_CHORD_LOCAL;
+	n = routes_collect(c, rt, P2P_CHORD_MAX_ROUTES);
+	for (size_t i = 0; i < n; i++)
+		if (usable(arg, &rt[i]))
+			ok[nok++] = rt[i];
+	if (nearest_before(c, ok, nok, k, next) ||
+	    first_after(ok, nok, k, 0, next))
+		return P2P_CHORD_FORWARD;
+	return P2P_CHORD_NO_HOP;
 }
 
 int

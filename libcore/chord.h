@@ -79,6 +79,7 @@ enum p2p_chord_flags {
 enum p2p_chord_hop {
 	P2P_CHORD_LOCAL = 0,		/* this node owns the key */
 	P2P_CHORD_FORWARD = 1,		/* forward to the returned peer */
+	P2P_CHORD_NO_HOP = 2,		/* no usable peer (next_hop_among) */
 };
 
 /* Random source: returns 32 uniformly random bits. */
@@ -170,6 +171,12 @@ int p2p_chord_init(p2p_chord *c, const p2p_id *self,
 int p2p_chord_is_responsible(const p2p_chord *c, const p2p_id *k);
 /* P2P_CHORD_LOCAL, or P2P_CHORD_FORWARD with *next set (see top). */
 int p2p_chord_next_hop(const p2p_chord *c, const p2p_id *k, p2p_id *next);
+/* As next_hop, among the routing-table peers for which usable(arg, peer)
+ * is true (those a link reaches, say): the usable one nearest before k,
+ * or, with none in (self, k], the usable one nearest after k, which
+ * routes on from there. P2P_CHORD_NO_HOP when no entry is usable. */
+int p2p_chord_next_hop_among(const p2p_chord *c, const p2p_id *k,
+    int (*usable)(void *arg, const p2p_id *peer), void *arg, p2p_id *next);
 /* The node that owns k as far as this node knows (itself included).
  * Returns 1 when that is certain (k is ours or our successor's), 0 when
  * it is only the best guess from the routing table. */

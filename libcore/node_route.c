@@ -136,6 +136,14 @@ join_link(p2p_node *n)
 }
 
 static int
+peer_linked(void *arg, const p2p_id *peer)
+{
+	p2p_link *l = link_by_peer(arg, peer);
+
+	return l != NULL && !l->client;
+}
+
+static int
 route_dest(p2p_node *n, const p2p_dest *d, p2p_link **out)
 {
 	p2p_id k, next;
@@ -164,7 +172,14 @@ route_dest(p2p_node *n, const p2p_dest *d, p2p_link **out)
 		return R_NONE;	/* no uplink now: nowhere to send it */
 	if (p2p_chord_next_hop(&n->chord, &k, &next) == P2P_CHORD_LOCAL)
 		return d->type == P2P_DEST_RESOURCE ? R_LOCAL : R_NONE;
-	*out = link_by_peer(n, &next);
+	if ((*out = link_by_peer(n, &next)) != NULL)
+		return R_LINK;
+	/* The table's best hop has no link (not yet, or no longer: an
+	 * Attach that ICE could not complete, a peer gone): the best peer
+	 * a link reaches takes the message on. */
+	if (p2p_chord_next_hop_among(&n->chord, &k, peer_linked, n, &next) ==
+	    P2P_CHORD_FORWARD)
+		*out = link_by_peer(n, &next);
 	return *out != NULL ? R_LINK : R_NONE;
 }
 

@@ -896,6 +896,63 @@ test_wraparound(void **state)
 	}
 }
 
+/* usable(): every peer but the one arg points at. */
+static int
+all_but(void *arg, const p2p_id *peer)
+{
+	return !p2p_id_eq(arg, peer);
+}
+
+static int
+none_usable(void *arg, const p2p_id *peer)
+{
+	(void)arg; (void)peer;
+	return 0;
+}
+
+/* Routing among usable peers: the best one before the key, else the
+ * nearest one after it; none, no hop. */
+static void
+test_next_hop_among(void **state)
+{
+	p2p_chord c;
+	p2p_id self = hex_id("10000000000000000000000000000000");
+	p2p_id succ = hex_id("20000000000000000000000000000000");
+	p2p_id mid = hex_id("60000000000000000000000000000000");
+	p2p_id pred = hex_id("c0000000000000000000000000000000");
+	p2p_id k, next;
+
+	(void)state;
+	assert_int_equal(p2p_chord_init(&c, &self, NULL, 0, NULL), 0);
+	assert_true(p2p_chord_add_peer(&c, &succ, 0, NULL) >= 0);
+	assert_true(p2p_chord_add_peer(&c, &mid, 0, NULL) >= 0);
+	assert_true(p2p_chord_add_peer(&c, &pred, 0, NULL) >= 0);
+	/* ours: local whatever is usable */
+	assert_int_equal(p2p_chord_next_hop_among(&c, &self, none_usable,
+	    NULL, &next), P2P_CHORD_LOCAL);
+	/* k in mid's range, mid usable: as next_hop */
+	k = hex_id("50000000000000000000000000000000");
+	assert_int_equal(p2p_chord_next_hop_among(&c, &k, all_but, &pred,
+	    &next), P2P_CHORD_FORWARD);
+	assert_true(p2p_id_eq(&next, &succ));
+	/* the successor unusable: nobody usable in (self, k], so the
+	 * nearest usable peer after k */
+	k = hex_id("18000000000000000000000000000000");
+	assert_int_equal(p2p_chord_next_hop(&c, &k, &next),
+	    P2P_CHORD_FORWARD);
+	assert_true(p2p_id_eq(&next, &succ));
+	assert_int_equal(p2p_chord_next_hop_among(&c, &k, all_but, &succ,
+	    &next), P2P_CHORD_FORWARD);
+	assert_true(p2p_id_eq(&next, &mid));
+	/* mid unusable on the way to k past it: succ before k still is */
+	k = hex_id("70000000000000000000000000000000");
+	assert_int_equal(p2p_chord_next_hop_among(&c, &k, all_but, &mid,
+	    &next), P2P_CHORD_FORWARD);
+	assert_true(p2p_id_eq(&next, &succ));
+	assert_int_equal(p2p_chord_next_hop_among(&c, &k, none_usable, NULL,
+	    &next), P2P_CHORD_NO_HOP);
+}
+
 static void
 test_build_and_leave(void **state)
 {
@@ -1111,6 +1168,7 @@ main(void)
 		cmocka_unit_test(test_init_rejects),
 		cmocka_unit_test(test_finger_edges),
 		cmocka_unit_test(test_wraparound),
+		cmocka_unit_test(test_next_hop_among),
 		cmocka_unit_test(test_hostile_update),
 		cmocka_unit_test(test_reply_stale),
 		cmocka_unit_test(test_build_and_leave),
