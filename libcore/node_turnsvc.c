@@ -21,11 +21,18 @@
  * so without them there is nothing to use it with): once in the ring (a
  * client: once attached) the node picks a random Resource-ID and sends a
  * Find for TURN-SERVICE there, as s9 describes; the peer responsible
- * answers with the nearest Resource-ID it holds such a value at, if any,
- * and the node Fetches it. A value is kept only when its signature and
- * the access policy check out (as p2p-get does) and its address is IPv4
- * or IPv6. An empty Find is tried again at another random Resource-ID,
- * TURNSVC_FIND_TRIES times a round; a round that finds nothing is
+ * answers with the nearest Resource-ID it holds such a value at in
+ * [target, itself], if any, and the node Fetches it. A value is kept
+ * only when its signature and the access policy check out (as p2p-get
+ * does) and its address is IPv4 or IPv6. An empty Find goes on at the
+ * answering peer's Node-ID + 1, that is to the next peer's whole range,
+ * so that a round walks the ring from a random place instead of
+ * sampling it: a lone advertisement is found whatever the gaps between
+ * peers, and the whole ring of a small overlay is covered in one round
+ * (the walk stops when it comes back to its first peer). The first
+ * round starts TURNSVC_SETTLE_MS after the node is in, when the values
+ * it took over at its join have come from their former owner. A round
+ * sends at most TURNSVC_FIND_TRIES Finds; a round that finds nothing is
  * repeated after 5 s, doubling up to 5 minutes; one that finds a server
  * is repeated every TURNSVC_REDISCOVER_MS, to learn of others and let
  * withdrawn ones go. At most P2P_ICE_MAX_TURN servers are kept, each
@@ -64,6 +71,7 @@
 #define TURNSVC_RETRY_MIN_MS	5000ull
 #define TURNSVC_RETRY_MAX_MS	300000ull
 #define TURNSVC_FIND_TRIES	8
+#define TURNSVC_SETTLE_MS	2000ull		/* first round after a join */
 #define TURNSVC_REDISCOVER_MS	600000ull
 #define TURNSVC_MAX_ADV		20		/* the kind's iteration cap */
 
@@ -73,7 +81,7 @@ typedef struct ts_op {
 	enum op_kind kind;
 	size_t idx;		/* OP_STORE: the advertisement */
 	int withdraw;		/* OP_STORE: a tombstone */
-	p2p_id rid;		/* OP_FETCH: where */
+	p2p_id rid;		/* OP_FIND, OP_FETCH: where */
 } ts_op;
 
 /* One advertised value: TurnServer { d, addr } at rid. */
@@ -102,8 +110,14 @@ struct turnsvc_state {
 	size_t nadv;
 	/* discovery */
 	int discover;
+	int was_in;		/* in the ring (a client: attached) at the
+				 * last tick */
 	int busy;		/* a round is under way */
 	unsigned tries;		/* Finds left in this round */
+	int walking;		/* next Find at walk_rid, not at random */
+	p2p_id walk_rid;
+	int have_first;		/* the round's first answering peer */
+	p2p_id first;
 	size_t round_found;	/* servers this round added or renewed */
 	uint64_t disc_next_ms;
 	uint64_t disc_retry_ms;
@@ -389,6 +403,13 @@ fetch_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 		s->refused += store_fetched_each(n, &op->rid, turn_kind(n),
 		    &fa, ans, collect_one, NULL);
 	free(mem);
+	{
+		char r[9];
+		node_log(n, NLOG_DEBUG, "turn: Fetch at %s: %s, %zu found",
+		    node_id_short(&op->rid, r), st != P2P_TXN_ANSWERED ?
+		    "no answer" : ans->code == P2P_FETCH_ANS ? "answered" :
+		    "error answer", s->round_found);
+	}
 	free(op);
 	if (s->round_found > 0)
 		round_end(n);
@@ -426,6 +447,25 @@ fetch_start(p2p_node *n, const p2p_id *rid)
 		round_next(n);
 }
 
+/* An empty Find answered by peer: the next one goes to the peer after
+ * it. -1 when peer is the round's first one again: the walk has covered
+ * the whole ring. */
+static int
+walk_on(p2p_node *n, const p2p_id *peer)
+{
+	struct turnsvc_state *s = n->turnsvc;
+
+	if (s->have_first && p2p_id_eq(peer, &s->first))
+		return -1;
+	if (!s->have_first) {
+		s->first = *peer;
+		s->have_first = 1;
+	}
+	p2p_id_add_u64(&s->walk_rid, peer, 1);
+	s->walking = 1;
+	return 0;
+}
+
 static void
 find_answer(p2p_node *n, void *user, enum p2p_txn_status st,
     const p2p_msg *ans, const p2p_sig_who *who)
@@ -436,12 +476,17 @@ find_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	p2p_arena a;
 	p2p_find_ans fa;
 	p2p_err e = { 0 };
-	p2p_id rid;
+	p2p_id rid = op->rid;
+	char r[9], w[9];
 
-	(void)who;
 	free(op);
 	if (s == NULL || st == P2P_TXN_CANCELLED)
 		return;
+	node_log(n, NLOG_DEBUG, "turn: Find at %s: %s%s", node_id_short(&rid,
+	    r), st != P2P_TXN_ANSWERED ? "no answer" : ans->code !=
+	    P2P_FIND_ANS ? "error answer" : "answered by ", st ==
+	    P2P_TXN_ANSWERED && ans->code == P2P_FIND_ANS && who != NULL ?
+	    node_id_short(&who->node, w) : "");
 	p2p_arena_init(&a, mem, sizeof(mem));
 	if (st == P2P_TXN_ANSWERED && ans->code == P2P_FIND_ANS &&
 	    p2p_find_ans_decode(ans->body, &a, &fa, &e) == 0) {
@@ -453,10 +498,19 @@ find_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 			    fk->closest.len != P2P_ID_LEN)
 				continue;
 			memcpy(rid.b, fk->closest.p, P2P_ID_LEN);
+			/* (should the value be gone, the walk goes on
+			 * after it) */
+			p2p_id_add_u64(&s->walk_rid, &rid, 1);
+			s->walking = 1;
 			fetch_start(n, &rid);
 			return;
 		}
-	}
+		if (who != NULL && walk_on(n, &who->node) != 0) {
+			round_end(n);	/* the walk went round the ring */
+			return;
+		}
+	} else
+		s->walking = 0;	/* no answer: a fresh random place */
 	round_next(n);
 }
 
@@ -473,10 +527,14 @@ round_next(p2p_node *n)
 
 	while (s->tries > 0 && !n->stopping) {
 		s->tries--;
-		if (RAND_bytes(rid.b, P2P_ID_LEN) != 1 ||
-		    (op = calloc(1, sizeof(*op))) == NULL)
+		if (s->walking)
+			rid = s->walk_rid;
+		else if (RAND_bytes(rid.b, P2P_ID_LEN) != 1)
+			break;
+		if ((op = calloc(1, sizeof(*op))) == NULL)
 			break;
 		op->kind = OP_FIND;
+		op->rid = rid;
 		memset(&fr, 0, sizeof(fr));
 		fr.resource.p = rid.b;
 		fr.resource.len = P2P_ID_LEN;
@@ -487,6 +545,7 @@ round_next(p2p_node *n)
 		if (op_send(n, op, &rid, P2P_FIND_REQ, p2p_find_req_encode(
 		    &body, &fr), &body, find_answer) == 0)
 			return;		/* its answer goes on */
+		s->walking = 0;	/* no way there: a fresh random place */
 	}
 	round_end(n);
 }
@@ -499,6 +558,8 @@ round_start(p2p_node *n)
 	s->busy = 1;
 	s->tries = TURNSVC_FIND_TRIES;
 	s->round_found = 0;
+	s->walking = 0;
+	s->have_first = 0;
 	round_next(n);
 }
 
@@ -556,8 +617,19 @@ turnsvc_tick(p2p_node *n, uint64_t now)
 {
 	struct turnsvc_state *s = n->turnsvc;
 
-	if (s == NULL || !in_overlay(n))
+	if (s == NULL)
 		return;
+	if (!in_overlay(n)) {
+		s->was_in = 0;
+		return;
+	}
+	if (!s->was_in) {
+		/* Just in: the values this node now owns are on their way
+		 * from their former owner. */
+		s->was_in = 1;
+		if (s->disc_next_ms < now + TURNSVC_SETTLE_MS)
+			s->disc_next_ms = now + TURNSVC_SETTLE_MS;
+	}
 	for (size_t i = 0; i < s->nadv; i++)
 		if (!s->adv[i].inflight && now >= s->adv[i].next_ms)
 			(void)adv_store(n, i, 0);
@@ -573,6 +645,8 @@ turnsvc_next_due(p2p_node *n)
 
 	if (s == NULL || !in_overlay(n))
 		return t;
+	if (!s->was_in)
+		return 0;	/* turnsvc_tick notes the join */
 	for (size_t i = 0; i < s->nadv; i++)
 		if (!s->adv[i].inflight && s->adv[i].next_ms < t)
 			t = s->adv[i].next_ms;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # The TURN-SERVICE kind (RFC 6940 s9): a peer run with --turn-service
 # advertises a TURN server at H(Node-ID || d) for d = 1 .. turn-density,
-# other nodes of an ICE overlay discover it (Find at a random
-# Resource-ID, then Fetch), the storing peers refuse values that break
+# other nodes of an ICE overlay discover it (Finds walking the ring from
+# a random Resource-ID, then Fetch), the storing peers refuse values that break
 # NODE-MULTIPLE or name another iteration, and a clean stop withdraws
 # the values. ICE runs on the loopback here; nothing listens at the
 # advertised address, which only travels as data.
@@ -86,7 +86,7 @@ start_overlay() {
 	    "$(rid_of "${NT_NODE_ID[0]}" 2)"
 	[ "$status" -eq 0 ]
 	[ "$output" = "127.0.0.1 port 3478 iteration 2" ]
-	# Discovery through Find at random Resource-IDs finds it.
+	# Discovery through Finds from a random Resource-ID finds it.
 	for i in 1 2; do
 		wait_turn "$i" "any(.discovered[]; .address == \"127.0.0.1\" \
 		    and .port == 3478 and .offered_by == \"${NT_NODE_ID[0]}\")" \
@@ -97,6 +97,27 @@ start_overlay() {
 	# Nobody else advertises.
 	p2p-node turn --json --dir "$(node_dir 1)" |
 	    jq -e '.turn_service == null and (.advertised | length) == 0'
+}
+
+@test "turn: a lone advertisement is found in the first round: the Finds walk the ring" {
+	# One value in a ring of 6: a Find at a random Resource-ID alone
+	# would miss it most of the time; walking on from each answering
+	# peer to the next covers the ring within a round of 8 Finds.
+	node_overlay 6 --ice --turn-credentials overlay:secret \
+	    --turn-density 1
+	node_start 0 "" --turn-service "$TURN_ADDR"
+	wait_turn 0 '[.advertised[] | select(.stored)] | length == 1'
+	for i in 1 2 3 4 5; do
+		node_start "$i" "${NT_NODE_ADDR[0]}"
+	done
+	node_wait_ring 120
+	for i in 1 2 3 4 5; do
+		wait_turn "$i" "any(.discovered[]; .offered_by == \"${NT_NODE_ID[0]}\")" 60
+		p2p-node turn --json --dir "$(node_dir "$i")" >"$NT_DIR/t$i"
+		jq -e '.counters.finds <= 8' "$NT_DIR/t$i" ||
+		    { cat "$NT_DIR/t$i"; false; }
+		! grep -q "no TURN server found" "$(node_log "$i")"
+	done
 }
 
 @test "turn: the storing peer refuses another node's Resource-ID and a wrong iteration" {
