@@ -15,8 +15,9 @@
  * segment arithmetic (no tables), on 16-bit linear samples.
  *
  * SDP (media_sdp.c): a small defensive line parser over (pointer, length),
- * not libosip2's sdp_message_parse. We need three line types (c=, m= and
- * the order between them); the osip parser wants a NUL-terminated copy,
+ * not libosip2's sdp_message_parse. We need four line types (c=, m=, the
+ * ICE a= attributes of RFC 8839 and the order between them); the osip
+ * parser wants a NUL-terminated copy,
  * allocates a tree for every line, refuses an SDP whose lines come in an
  * order it does not expect instead of skipping what it does not know, and
  * its behaviour on hostile input would be ours to trust rather than ours to
@@ -104,38 +105,73 @@ uint8_t p2p_g711_alaw_enc(int16_t s);
 int16_t p2p_g711_alaw_dec(uint8_t a);
 
 /* SDP (RFC 4566/3264) for one audio stream. */
+#define P2P_SDP_MAX_CANDS 8
+
+/* One a=candidate line (RFC 8839 s5.1) of component 1 over UDP. */
+typedef struct p2p_sdp_cand {
+	char foundation[33];	/* 1..32 ice-chars */
+	uint32_t priority;
+	char ip[48];		/* numeric IPv4 or IPv6 */
+	uint16_t port;
+	char type[8];		/* "host", "srflx", "prflx" or "relay" */
+	char raddr[48];		/* "" when the line has no raddr */
+	uint16_t rport;
+} p2p_sdp_cand;
+
+/* The ICE attributes of the audio stream; ufrag[0] == '\0' when the SDP
+ * has none. */
+typedef struct p2p_sdp_ice {
+	char ufrag[257];	/* 4..256 ice-chars */
+	char pwd[257];		/* 22..256 ice-chars */
+	p2p_sdp_cand cands[P2P_SDP_MAX_CANDS];
+	size_t ncands;
+} p2p_sdp_ice;
+
 typedef struct p2p_sdp_audio {
 	char ip[64];
 	uint16_t port;
 	int pts[8];
 	size_t npts;
+	p2p_sdp_ice ice;
 } p2p_sdp_audio;
 
 /*
  * Build an offer for one RTP/AVP audio stream at ip:port listing the
  * payload types pts (0 and/or 8; others are refused) in that order, with
- * their rtpmap lines, o= from sess_id (session id and version). Returns
- * the length written (buf NUL-terminated), -1 if it does not fit or an
- * argument is bad.
+ * their rtpmap lines, o= from sess_id (session id and version). With ice
+ * non-NULL and ice->ufrag not empty, the media section also carries
+ * a=ice-ufrag, a=ice-pwd, one a=candidate per ice->cands (component 1,
+ * UDP) and a=rtcp-mux; ip:port should then be the default candidate.
+ * Returns the length written (buf NUL-terminated), -1 if it does not fit
+ * or an argument is bad (ICE included: a ufrag, pwd or candidate that
+ * p2p_sdp_parse would not accept).
  */
 int p2p_sdp_offer(char *buf, size_t cap, const char *ip, uint16_t port,
-    const int *pts, size_t npts, uint64_t sess_id);
+    const int *pts, size_t npts, uint64_t sess_id, const p2p_sdp_ice *ice);
 /*
  * Parse the first audio m= line with transport RTP/AVP, its connection
  * address (a media-level c= overrides the session-level one; IN IP4 or
  * IN IP6) and its payload types (only 0 and 8 are kept, in order). A port
  * of 0 (a refused stream) is returned as such. 0, or -1 (no usable audio
  * stream, no connection address, malformed).
+ *
+ * ICE (out->ice): a=ice-ufrag and a=ice-pwd of the audio section, else of
+ * the session level, and the a=candidate lines of the audio section for
+ * component 1 over UDP (the first P2P_SDP_MAX_CANDS of them). A candidate
+ * line that is malformed or of another component or transport is
+ * skipped; a malformed, repeated or missing ufrag or pwd leaves out->ice
+ * empty (ufrag "", no candidates). Neither makes the parse fail.
  */
 int p2p_sdp_parse(const char *sdp, size_t len, p2p_sdp_audio *out);
 /*
  * Answer an offer: pick the first of our_pts that the offer lists, write
- * the answer SDP (that one payload type) into buf; 0 with *chosen_pt set,
- * or -1 (no common codec, the caller answers 488; or it does not fit).
+ * the answer SDP (that one payload type, and ice as p2p_sdp_offer does)
+ * into buf; 0 with *chosen_pt set, or -1 (no common codec, the caller
+ * answers 488; it does not fit; ice is bad).
  */
 int p2p_sdp_answer(const p2p_sdp_audio *offer, const char *ip,
     uint16_t port, const int *our_pts, size_t nour, uint64_t sess_id,
-    char *buf, size_t cap, int *chosen_pt);
+    const p2p_sdp_ice *ice, char *buf, size_t cap, int *chosen_pt);
 
 /* RTP (RFC 3550) audio session on a libuv loop: one UDP socket. */
 typedef struct p2p_rtp p2p_rtp;

@@ -1645,7 +1645,7 @@ on_invite(p2p_ua *ua, osip_message_t *m, const struct sockaddr_storage *src)
 		return;
 	}
 	if (p2p_sdp_answer(&off, ua->ip, p2p_rtp_port(c->rtp), ua->pts,
-	    ua->npts, c->sess_id, c->sdp, sizeof(c->sdp), &pt) != 0) {
+	    ua->npts, c->sess_id, NULL, c->sdp, sizeof(c->sdp), &pt) != 0) {
 		call_free(ua, c);
 		respond(ua, m, src, 488, NULL, 0, NULL, NULL);
 		return;
@@ -2465,7 +2465,7 @@ p2p_ua_dial(p2p_ua *ua, const char *aor, char *err, size_t errlen)
 		return -1;
 	}
 	if ((n = p2p_sdp_offer(c->sdp, sizeof(c->sdp), ua->ip,
-	    p2p_rtp_port(c->rtp), ua->pts, ua->npts, c->sess_id)) < 0) {
+	    p2p_rtp_port(c->rtp), ua->pts, ua->npts, c->sess_id, NULL)) < 0) {
 		snprintf(err, errlen, "cannot build the SDP offer");
 		call_free(ua, c);
 		return -1;

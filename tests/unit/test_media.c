@@ -446,7 +446,7 @@ test_sdp_round_trip(void **state)
 
 	(void)state;
 	n = p2p_sdp_offer(offer, sizeof(offer), "127.0.0.1", 40000, both, 2,
-	    1234567890123ull);
+	    1234567890123ull, NULL);
 	assert_true(n > 0);
 	assert_int_equal((size_t)n, strlen(offer));
 	assert_non_null(strstr(offer, "m=audio 40000 RTP/AVP 0 8\r\n"));
@@ -461,7 +461,7 @@ test_sdp_round_trip(void **state)
 	assert_int_equal(a.pts[1], 8);
 	/* the answerer prefers PCMA */
 	assert_int_equal(p2p_sdp_answer(&a, "::1", 50000, pcma_first, 2, 7,
-	    answer, sizeof(answer), &pt), 0);
+	    NULL, answer, sizeof(answer), &pt), 0);
 	assert_int_equal(pt, 8);
 	assert_int_equal(p2p_sdp_parse(answer, strlen(answer), &b), 0);
 	assert_string_equal(b.ip, "::1");
@@ -471,12 +471,12 @@ test_sdp_round_trip(void **state)
 	/* too small a buffer, at every size */
 	for (size_t cap = 0; cap <= (size_t)n; cap++)
 		assert_int_equal(p2p_sdp_offer(offer, cap, "127.0.0.1", 40000,
-		    both, 2, 1234567890123ull), -1);
+		    both, 2, 1234567890123ull, NULL), -1);
 	/* bad arguments */
 	assert_int_equal(p2p_sdp_offer(offer, sizeof(offer), "host", 1, both,
-	    2, 1), -1);
+	    2, 1, NULL), -1);
 	assert_int_equal(p2p_sdp_offer(offer, sizeof(offer), "127.0.0.1", 1,
-	    (const int[]){ 18 }, 1, 1), -1);
+	    (const int[]){ 18 }, 1, 1, NULL), -1);
 }
 
 static void
@@ -501,7 +501,7 @@ test_sdp_pcma_only_and_no_codec(void **state)
 	assert_int_equal(a.pts[0], 8);
 	assert_int_equal(a.port, 6000);
 	assert_int_equal(p2p_sdp_answer(&a, "127.0.0.1", 7000, ours, 2, 9,
-	    ans, sizeof(ans), &pt), 0);
+	    NULL, ans, sizeof(ans), &pt), 0);
 	assert_int_equal(pt, 8);
 	assert_non_null(strstr(ans, "m=audio 7000 RTP/AVP 8\r\n"));
 	assert_null(strstr(ans, "PCMU"));
@@ -510,7 +510,7 @@ test_sdp_pcma_only_and_no_codec(void **state)
 	assert_int_equal(a.npts, 0);
 	pt = -1;
 	assert_int_equal(p2p_sdp_answer(&a, "127.0.0.1", 7000, ours, 2, 9,
-	    ans, sizeof(ans), &pt), -1);
+	    NULL, ans, sizeof(ans), &pt), -1);
 	assert_int_equal(pt, -1);
 }
 
@@ -588,6 +588,468 @@ test_sdp_malformed(void **state)
 	assert_int_equal(a.port, 9);
 	assert_int_equal(a.npts, 2);
 	assert_int_equal(a.pts[0], 8);
+}
+
+/* ---- SDP: ICE ---- */
+
+#define UF	"Uf+/"				/* 4 ice-chars, the least */
+#define PW	"0123456789abcdef+/ABCD"	/* 22, the least */
+#define SDP_HEAD							\
+	"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"	\
+	"t=0 0\r\n"
+#define CAND_HOST "a=candidate:1 1 UDP 2130706431 192.0.2.1 5000 typ host\r\n"
+#define CAND_SRFLX							\
+	"a=candidate:2 1 udp 1694498815 198.51.100.7 6000 typ srflx "	\
+	"raddr 192.0.2.1 rport 5000 generation 0 network-id 1\r\n"
+
+static void
+set_cand(p2p_sdp_cand *c, const char *f, uint32_t prio, const char *ip,
+    uint16_t port, const char *type, const char *raddr, uint16_t rport)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->foundation, sizeof(c->foundation), "%s", f);
+	c->priority = prio;
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
+	c->port = port;
+	snprintf(c->type, sizeof(c->type), "%s", type);
+	snprintf(c->raddr, sizeof(c->raddr), "%s", raddr);
+	c->rport = rport;
+}
+
+static void
+assert_ice_equal(const p2p_sdp_ice *x, const p2p_sdp_ice *y)
+{
+	assert_string_equal(x->ufrag, y->ufrag);
+	assert_string_equal(x->pwd, y->pwd);
+	assert_int_equal(x->ncands, y->ncands);
+	for (size_t i = 0; i < x->ncands; i++) {
+		assert_string_equal(x->cands[i].foundation,
+		    y->cands[i].foundation);
+		assert_int_equal(x->cands[i].priority, y->cands[i].priority);
+		assert_string_equal(x->cands[i].ip, y->cands[i].ip);
+		assert_int_equal(x->cands[i].port, y->cands[i].port);
+		assert_string_equal(x->cands[i].type, y->cands[i].type);
+		assert_string_equal(x->cands[i].raddr, y->cands[i].raddr);
+		assert_int_equal(x->cands[i].rport, y->cands[i].rport);
+	}
+}
+
+static void
+assert_no_ice(const p2p_sdp_audio *a)
+{
+	assert_string_equal(a->ice.ufrag, "");
+	assert_string_equal(a->ice.pwd, "");
+	assert_int_equal(a->ice.ncands, 0);
+}
+
+/* SDP_HEAD, sess, the audio m= line, media: must parse, at 192.0.2.1:5000. */
+static void
+parse_with(const char *sess, const char *media, p2p_sdp_audio *a)
+{
+	char sdp[8192];
+	int n;
+
+	n = snprintf(sdp, sizeof(sdp), SDP_HEAD "%sm=audio 5000 RTP/AVP 0\r\n"
+	    "%s", sess, media);
+	assert_true(n > 0 && (size_t)n < sizeof(sdp));
+	if (p2p_sdp_parse(sdp, (size_t)n, a) != 0)
+		fail_msg("refused: %s", sdp);
+	assert_string_equal(a->ip, "192.0.2.1");
+	assert_int_equal(a->port, 5000);
+	assert_int_equal(a->npts, 1);
+}
+
+static void
+test_sdp_ice_round_trip(void **state)
+{
+	static const int both[] = { 0, 8 };
+	static p2p_sdp_ice off_ice, ans_ice, empty;
+	char offer[4096], answer[4096], plain[512], line[256];
+	p2p_sdp_audio a, b;
+	int n, pt = -1;
+
+	(void)state;
+	snprintf(off_ice.ufrag, sizeof(off_ice.ufrag), "%s", "8hhY");
+	snprintf(off_ice.pwd, sizeof(off_ice.pwd), "%s",
+	    "asd88fgpdd777uzjYhagZg");
+	set_cand(&off_ice.cands[0], "1", 2130706431, "10.0.1.1", 8998,
+	    "host", "", 0);
+	set_cand(&off_ice.cands[1], "2", 1694498815, "192.0.2.3", 45664,
+	    "srflx", "10.0.1.1", 8998);
+	set_cand(&off_ice.cands[2], "a+/Z", 16777215, "2001:db8::7", 3478,
+	    "relay", "2001:db8::1", 0);
+	off_ice.ncands = 3;
+	n = p2p_sdp_offer(offer, sizeof(offer), "192.0.2.3", 45664, both, 2,
+	    5, &off_ice);
+	assert_true(n > 0);
+	assert_int_equal((size_t)n, strlen(offer));
+	assert_non_null(strstr(offer, "a=sendrecv\r\na=ice-ufrag:8hhY\r\n"
+	    "a=ice-pwd:asd88fgpdd777uzjYhagZg\r\n"));
+	assert_non_null(strstr(offer, "a=candidate:1 1 UDP 2130706431 "
+	    "10.0.1.1 8998 typ host\r\n"));
+	assert_non_null(strstr(offer, "a=candidate:2 1 UDP 1694498815 "
+	    "192.0.2.3 45664 typ srflx raddr 10.0.1.1 rport 8998\r\n"));
+	assert_non_null(strstr(offer, "a=candidate:a+/Z 1 UDP 16777215 "
+	    "2001:db8::7 3478 typ relay raddr 2001:db8::1 rport 0\r\n"));
+	assert_non_null(strstr(offer, "a=rtcp-mux\r\n"));
+	assert_int_equal(p2p_sdp_parse(offer, (size_t)n, &a), 0);
+	assert_string_equal(a.ip, "192.0.2.3");
+	assert_int_equal(a.port, 45664);
+	assert_ice_equal(&a.ice, &off_ice);
+
+	snprintf(ans_ice.ufrag, sizeof(ans_ice.ufrag), "%s", UF);
+	snprintf(ans_ice.pwd, sizeof(ans_ice.pwd), "%s", PW);
+	set_cand(&ans_ice.cands[0], "x", 1, "::1", 50000, "prflx", "", 0);
+	ans_ice.ncands = 1;
+	assert_int_equal(p2p_sdp_answer(&a, "::1", 50000, both, 2, 6,
+	    &ans_ice, answer, sizeof(answer), &pt), 0);
+	assert_int_equal(pt, 0);
+	assert_int_equal(p2p_sdp_parse(answer, strlen(answer), &b), 0);
+	assert_string_equal(b.ip, "::1");
+	assert_int_equal(b.npts, 1);
+	assert_ice_equal(&b.ice, &ans_ice);
+
+	/* no candidates yet (they may trickle): the credentials alone */
+	ans_ice.ncands = 0;
+	assert_int_equal(p2p_sdp_answer(&a, "::1", 50000, both, 2, 6,
+	    &ans_ice, answer, sizeof(answer), &pt), 0);
+	assert_null(strstr(answer, "a=candidate"));
+	assert_int_equal(p2p_sdp_parse(answer, strlen(answer), &b), 0);
+	assert_ice_equal(&b.ice, &ans_ice);
+
+	/* NULL and an empty ufrag write exactly what was written before */
+	assert_int_equal(p2p_sdp_answer(&a, "::1", 50000, both, 2, 6, NULL,
+	    plain, sizeof(plain), &pt), 0);
+	assert_int_equal(p2p_sdp_answer(&a, "::1", 50000, both, 2, 6, &empty,
+	    answer, sizeof(answer), &pt), 0);
+	assert_string_equal(answer, plain);
+	assert_null(strstr(plain, "ice"));
+	assert_null(strstr(plain, "rtcp-mux"));
+	assert_int_equal(p2p_sdp_parse(plain, strlen(plain), &b), 0);
+	assert_no_ice(&b);
+
+	/* too small a buffer, at every size */
+	for (size_t cap = 0; cap <= (size_t)n; cap++)
+		assert_int_equal(p2p_sdp_offer(offer, cap, "192.0.2.3", 45664,
+		    both, 2, 5, &off_ice), -1);
+
+	/* the longest credentials and lines fit and come back */
+	memset(off_ice.ufrag, 'u', 256);
+	off_ice.ufrag[256] = '\0';
+	memset(off_ice.pwd, 'p', 256);
+	off_ice.pwd[256] = '\0';
+	memset(line, 'f', 32);
+	line[32] = '\0';
+	for (size_t i = 0; i < P2P_SDP_MAX_CANDS; i++)
+		set_cand(&off_ice.cands[i], line, 0x7fffffffu,
+		    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 65535,
+		    "relay", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+		    65535);
+	off_ice.ncands = P2P_SDP_MAX_CANDS;
+	n = p2p_sdp_offer(offer, sizeof(offer), "192.0.2.3", 45664, both, 2,
+	    5, &off_ice);
+	assert_true(n > 0);
+	assert_int_equal(p2p_sdp_parse(offer, (size_t)n, &a), 0);
+	assert_ice_equal(&a.ice, &off_ice);
+}
+
+static void
+test_sdp_ice_levels(void **state)
+{
+	p2p_sdp_audio a;
+
+	(void)state;
+	/* no ICE at all */
+	parse_with("", "a=sendrecv\r\n", &a);
+	assert_no_ice(&a);
+
+	/* credentials at session level, candidates in the section */
+	parse_with("a=ice-ufrag:" UF "\r\na=ice-pwd:" PW "\r\n",
+	    CAND_HOST CAND_SRFLX, &a);
+	assert_string_equal(a.ice.ufrag, UF);
+	assert_string_equal(a.ice.pwd, PW);
+	assert_int_equal(a.ice.ncands, 2);
+	assert_string_equal(a.ice.cands[0].foundation, "1");
+	assert_int_equal(a.ice.cands[0].priority, 2130706431);
+	assert_string_equal(a.ice.cands[0].ip, "192.0.2.1");
+	assert_int_equal(a.ice.cands[0].port, 5000);
+	assert_string_equal(a.ice.cands[0].type, "host");
+	assert_string_equal(a.ice.cands[0].raddr, "");
+	assert_int_equal(a.ice.cands[0].rport, 0);
+	/* lowercase transport, raddr/rport, extensions after them */
+	assert_string_equal(a.ice.cands[1].type, "srflx");
+	assert_string_equal(a.ice.cands[1].ip, "198.51.100.7");
+	assert_int_equal(a.ice.cands[1].port, 6000);
+	assert_string_equal(a.ice.cands[1].raddr, "192.0.2.1");
+	assert_int_equal(a.ice.cands[1].rport, 5000);
+
+	/* the section's value wins, attribute by attribute */
+	parse_with("a=ice-ufrag:sessU\r\na=ice-pwd:" PW "sess\r\n",
+	    "a=ice-ufrag:mediaU\r\n" CAND_HOST, &a);
+	assert_string_equal(a.ice.ufrag, "mediaU");
+	assert_string_equal(a.ice.pwd, PW "sess");
+	assert_int_equal(a.ice.ncands, 1);
+	parse_with("a=ice-pwd:" PW "sess\r\na=ice-ufrag:sessU\r\n",
+	    "a=ice-pwd:" PW "media\r\na=ice-ufrag:mediaU\r\n", &a);
+	assert_string_equal(a.ice.ufrag, "mediaU");
+	assert_string_equal(a.ice.pwd, PW "media");
+
+	/* candidates at session level, or of another section, do not count;
+	 * nor do the other sections' credentials */
+	parse_with(CAND_HOST "a=ice-ufrag:" UF "\r\nm=video 6000 RTP/AVP 96\r\n"
+	    "a=ice-pwd:" PW "\r\n" CAND_SRFLX, "a=ice-pwd:" PW "\r\n", &a);
+	assert_string_equal(a.ice.ufrag, UF);
+	assert_int_equal(a.ice.ncands, 0);
+	parse_with("", "a=ice-ufrag:" UF "\r\na=ice-pwd:" PW "\r\n"
+	    "m=audio 7000 RTP/AVP 0\r\n" CAND_HOST, &a);
+	assert_string_equal(a.ice.ufrag, UF);
+	assert_int_equal(a.ice.ncands, 0);
+	/* ... and the other section's bad ufrag does not drop ours */
+	parse_with("", "a=ice-ufrag:" UF "\r\na=ice-pwd:" PW "\r\n" CAND_HOST
+	    "m=video 7000 RTP/AVP 96\r\na=ice-ufrag:-\r\n", &a);
+	assert_int_equal(a.ice.ncands, 1);
+}
+
+static void
+test_sdp_ice_candidates_skipped(void **state)
+{
+	/* each between two good candidates: skipped, the others kept */
+	static const char *bad[] = {
+		/* not ours: component 2, TCP, another transport */
+		"a=candidate:1 2 UDP 2130706430 192.0.2.1 5001 typ host",
+		"a=candidate:1 1 TCP 2130706431 192.0.2.1 9 typ host "
+		    "tcptype active",
+		"a=candidate:1 1 tcp 2130706431 192.0.2.1 5000 typ host",
+		"a=candidate:1 1 DTLS 2130706431 192.0.2.1 5000 typ host",
+		/* component */
+		"a=candidate:1 x UDP 2130706431 192.0.2.1 5000 typ host",
+		"a=candidate:1 0001 UDP 2130706431 192.0.2.1 5000 typ host",
+		"a=candidate:1 0 UDP 2130706431 192.0.2.1 5000 typ host",
+		/* priority */
+		"a=candidate:1 1 UDP x 192.0.2.1 5000 typ host",
+		"a=candidate:1 1 UDP 0 192.0.2.1 5000 typ host",
+		"a=candidate:1 1 UDP -5 192.0.2.1 5000 typ host",
+		"a=candidate:1 1 UDP 2147483648 192.0.2.1 5000 typ host",
+		"a=candidate:1 1 UDP 4294967296 192.0.2.1 5000 typ host",
+		"a=candidate:1 1 UDP 00000000001 192.0.2.1 5000 typ host",
+		/* address */
+		"a=candidate:1 1 UDP 1 host.example.com 5000 typ host",
+		"a=candidate:1 1 UDP 1 f81d4fae-7dec.local 5000 typ host",
+		"a=candidate:1 1 UDP 1 192.0.2.256 5000 typ host",
+		"a=candidate:1 1 UDP 1 fe80::1%eth0 5000 typ host",
+		/* port */
+		"a=candidate:1 1 UDP 1 192.0.2.1 65536 typ host",
+		"a=candidate:1 1 UDP 1 192.0.2.1 100000 typ host",
+		"a=candidate:1 1 UDP 1 192.0.2.1 x typ host",
+		/* type */
+		"a=candidate:1 1 UDP 1 192.0.2.1 5000 typ local",
+		"a=candidate:1 1 UDP 1 192.0.2.1 5000 type host",
+		"a=candidate:1 1 UDP 1 192.0.2.1 5000 typ",
+		"a=candidate:1 1 UDP 1 192.0.2.1 5000 host",
+		"a=candidate:1 1 UDP 1 192.0.2.1 5000",
+		"a=candidate:1 1 UDP 1",
+		"a=candidate:",
+		"a=candidate",
+		/* raddr and rport: both or none, well formed */
+		"a=candidate:1 1 UDP 1 192.0.2.1 5000 typ srflx raddr 10.0.0.1",
+		"a=candidate:1 1 UDP 1 192.0.2.1 5000 typ srflx rport 5000",
+		("a=candidate:1 1 UDP 1 192.0.2.1 5000 typ srflx raddr 10.0.0.1 "
+		    "generation 0"),
+		("a=candidate:1 1 UDP 1 192.0.2.1 5000 typ srflx raddr 10.0.0.1 "
+		    "rport"),
+		("a=candidate:1 1 UDP 1 192.0.2.1 5000 typ srflx raddr 10.0.0.1 "
+		    "rport 65536"),
+		("a=candidate:1 1 UDP 1 192.0.2.1 5000 typ srflx raddr h.example "
+		    "rport 1"),
+		/* foundation: ice-chars, 1 to 32 */
+		"a=candidate:a-b 1 UDP 1 192.0.2.1 5000 typ host",
+		"a=candidate:a_b 1 UDP 1 192.0.2.1 5000 typ host",
+		"a=candidate:a=b 1 UDP 1 192.0.2.1 5000 typ host",
+		("a=candidate:123456789012345678901234567890123 1 UDP 1 "
+		    "192.0.2.1 5000 typ host"),
+		/* not separated by spaces */
+		"a=candidate:1\t1 UDP 1 192.0.2.1 5000 typ host",
+	};
+	char media[1024];
+	p2p_sdp_audio a;
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = snprintf(media, sizeof(media), "a=ice-ufrag:" UF "\r\n"
+		    "a=ice-pwd:" PW "\r\n" CAND_HOST "%s\r\n" CAND_SRFLX,
+		    bad[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(media));
+		parse_with("", media, &a);
+		if (a.ice.ncands != 2)
+			fail_msg("kept %zu: %s", a.ice.ncands, bad[i]);
+		assert_string_equal(a.ice.ufrag, UF);
+		assert_string_equal(a.ice.cands[0].foundation, "1");
+		assert_string_equal(a.ice.cands[1].foundation, "2");
+	}
+
+	/* at the edges, and keywords in any case: kept */
+	parse_with("a=ice-ufrag:" UF "\r\na=ice-pwd:" PW "\r\n",
+	    "a=candidate:12345678901234567890123456789012 001 Udp 2147483647 "
+	    "192.0.2.9 65535 TYP RELAY RADDR 0.0.0.0 RPORT 0\r\n"
+	    "a=candidate:+/ 1 UDP 1 192.0.2.9 0 typ prflx\r\n"
+	    "a=candidate:z  1  UDP  5  2001:db8::9  9  typ  Host  "
+	    "network-cost 50\n", &a);
+	assert_int_equal(a.ice.ncands, 3);
+	assert_int_equal(a.ice.cands[0].priority, 2147483647u);
+	assert_int_equal(a.ice.cands[0].port, 65535);
+	assert_string_equal(a.ice.cands[0].type, "relay");
+	assert_string_equal(a.ice.cands[0].raddr, "0.0.0.0");
+	assert_int_equal(a.ice.cands[0].rport, 0);
+	assert_int_equal(a.ice.cands[1].port, 0);
+	assert_string_equal(a.ice.cands[1].type, "prflx");
+	assert_string_equal(a.ice.cands[2].ip, "2001:db8::9");
+	assert_string_equal(a.ice.cands[2].type, "host");
+	assert_string_equal(a.ice.cands[2].raddr, "");
+
+	/* more than P2P_SDP_MAX_CANDS: the first ones are kept */
+	media[0] = '\0';
+	n = 0;
+	for (int i = 0; i < 12; i++)
+		n += snprintf(media + n, sizeof(media) - (size_t)n,
+		    "a=candidate:f%d 1 UDP %d 192.0.2.%d %d typ host\r\n",
+		    i, 100 + i, i + 1, 4000 + i);
+	assert_true((size_t)n < sizeof(media));
+	parse_with("a=ice-ufrag:" UF "\r\na=ice-pwd:" PW "\r\n", media, &a);
+	assert_int_equal(a.ice.ncands, P2P_SDP_MAX_CANDS);
+	assert_string_equal(a.ice.cands[0].foundation, "f0");
+	assert_string_equal(a.ice.cands[7].foundation, "f7");
+	assert_string_equal(a.ice.cands[7].ip, "192.0.2.8");
+	assert_int_equal(a.ice.cands[7].port, 4007);
+	assert_int_equal(a.ice.cands[7].priority, 107);
+}
+
+static void
+test_sdp_ice_bad_credentials(void **state)
+{
+	/* each drops ICE, not the SDP */
+	static const char *bad[] = {
+		"a=ice-ufrag:abc\r\na=ice-pwd:" PW "\r\n",
+		"a=ice-ufrag:ab-d\r\na=ice-pwd:" PW "\r\n",
+		"a=ice-ufrag:ab d\r\na=ice-pwd:" PW "\r\n",
+		"a=ice-ufrag:" UF " \r\na=ice-pwd:" PW "\r\n",
+		"a=ice-ufrag:\r\na=ice-pwd:" PW "\r\n",
+		"a=ice-ufrag\r\na=ice-pwd:" PW "\r\n",
+		"a=ice-ufrag:" UF "\r\na=ice-pwd:0123456789abcdef+/ABC\r\n",
+		"a=ice-ufrag:" UF "\r\na=ice-pwd:0123456789abcdef+/ABC=\r\n",
+		"a=ice-ufrag:" UF "\r\na=ice-pwd:0123456789abcdef+/ABC\x80\r\n",
+		/* one without the other */
+		"a=ice-ufrag:" UF "\r\n",
+		"a=ice-pwd:" PW "\r\n",
+		/* twice at one level */
+		"a=ice-ufrag:" UF "\r\na=ice-ufrag:" UF "\r\na=ice-pwd:" PW "\r\n",
+		"a=ice-ufrag:" UF "\r\na=ice-pwd:" PW "\r\na=ice-pwd:" PW "\r\n",
+	};
+	char media[1024], longest[300];
+	p2p_sdp_audio a;
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = snprintf(media, sizeof(media), "%s" CAND_HOST, bad[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(media));
+		parse_with("", media, &a);
+		assert_no_ice(&a);
+		/* the same at session level */
+		parse_with(bad[i], CAND_HOST, &a);
+		assert_no_ice(&a);
+	}
+	/* a bad session value drops ICE even if the section overrides it */
+	parse_with("a=ice-ufrag:x\r\n", "a=ice-ufrag:" UF "\r\na=ice-pwd:" PW
+	    "\r\n" CAND_HOST, &a);
+	assert_no_ice(&a);
+
+	/* 256 characters: the most; 257: too many */
+	memset(longest, 'A', 256);
+	longest[256] = '\0';
+	n = snprintf(media, sizeof(media), "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n"
+	    CAND_HOST, longest, longest);
+	parse_with("", media, &a);
+	assert_string_equal(a.ice.ufrag, longest);
+	assert_string_equal(a.ice.pwd, longest);
+	assert_int_equal(a.ice.ncands, 1);
+	n = snprintf(media, sizeof(media), "a=ice-ufrag:%sA\r\na=ice-pwd:"
+	    PW "\r\n" CAND_HOST, longest);
+	parse_with("", media, &a);
+	assert_no_ice(&a);
+	n = snprintf(media, sizeof(media), "a=ice-ufrag:" UF "\r\n"
+	    "a=ice-pwd:%sA\r\n" CAND_HOST, longest);
+	parse_with("", media, &a);
+	assert_no_ice(&a);
+	(void)n;
+}
+
+static void
+test_sdp_ice_builder_refuses(void **state)
+{
+	static const int pcmu[] = { 0 };
+	static p2p_sdp_ice good, ice;
+	static p2p_sdp_audio off;
+	char buf[4096];
+	int pt;
+
+	(void)state;
+	snprintf(good.ufrag, sizeof(good.ufrag), "%s", UF);
+	snprintf(good.pwd, sizeof(good.pwd), "%s", PW);
+	set_cand(&good.cands[0], "1", 1, "192.0.2.1", 5000, "host", "", 0);
+	good.ncands = 1;
+	off.npts = 1;
+	off.pts[0] = 0;
+	assert_true(p2p_sdp_offer(buf, sizeof(buf), "192.0.2.1", 5000, pcmu,
+	    1, 1, &good) > 0);
+	assert_int_equal(p2p_sdp_answer(&off, "192.0.2.1", 5000, pcmu, 1, 1,
+	    &good, buf, sizeof(buf), &pt), 0);
+
+#define REFUSED(change) do {						\
+	ice = good;							\
+	change;								\
+	assert_int_equal(p2p_sdp_offer(buf, sizeof(buf), "192.0.2.1",	\
+	    5000, pcmu, 1, 1, &ice), -1);				\
+	assert_string_equal(buf, "");					\
+	assert_int_equal(p2p_sdp_answer(&off, "192.0.2.1", 5000, pcmu,	\
+	    1, 1, &ice, buf, sizeof(buf), &pt), -1);			\
+} while (0)
+	/* credentials */
+	REFUSED(strcpy(ice.ufrag, "abc"));
+	REFUSED(strcpy(ice.ufrag, "ab-d"));
+	REFUSED(memset(ice.ufrag, 'a', sizeof(ice.ufrag)));
+	REFUSED(ice.pwd[0] = '\0');
+	REFUSED(strcpy(ice.pwd, "0123456789abcdef+/ABC"));
+	REFUSED(ice.pwd[5] = '=');
+	REFUSED(memset(ice.pwd, 'a', sizeof(ice.pwd)));
+	REFUSED(ice.ncands = P2P_SDP_MAX_CANDS + 1);
+	/* candidates */
+	REFUSED(ice.cands[0].foundation[0] = '\0');
+	REFUSED(strcpy(ice.cands[0].foundation, "a b"));
+	REFUSED(memset(ice.cands[0].foundation, 'f',
+	    sizeof(ice.cands[0].foundation)));
+	REFUSED(ice.cands[0].priority = 0);
+	REFUSED(ice.cands[0].priority = 0x80000000u);
+	REFUSED(strcpy(ice.cands[0].ip, "localhost"));
+	REFUSED(strcpy(ice.cands[0].ip, ""));
+	REFUSED(memset(ice.cands[0].ip, '1', sizeof(ice.cands[0].ip)));
+	REFUSED(strcpy(ice.cands[0].type, "local"));
+	REFUSED(strcpy(ice.cands[0].type, ""));
+	REFUSED(memset(ice.cands[0].type, 'h', sizeof(ice.cands[0].type)));
+	REFUSED(strcpy(ice.cands[0].raddr, "h.example"));
+	REFUSED(memset(ice.cands[0].raddr, '1', sizeof(ice.cands[0].raddr)));
+	REFUSED(ice.cands[0].rport = 9);
+	/* a bad candidate beyond the first */
+	REFUSED((ice.cands[1] = good.cands[0], ice.cands[1].port = 1,
+	    strcpy(ice.cands[1].type, "hst"), ice.ncands = 2));
+#undef REFUSED
+
+	/* a type in capitals is written as it is parsed back */
+	ice = good;
+	strcpy(ice.cands[0].type, "HOST");
+	assert_true(p2p_sdp_offer(buf, sizeof(buf), "192.0.2.1", 5000, pcmu,
+	    1, 1, &ice) > 0);
+	assert_non_null(strstr(buf, " typ host\r\n"));
 }
 
 /* ---- RTP ---- */
@@ -951,6 +1413,11 @@ main(void)
 		cmocka_unit_test(test_sdp_pcma_only_and_no_codec),
 		cmocka_unit_test(test_sdp_connection_rules),
 		cmocka_unit_test(test_sdp_malformed),
+		cmocka_unit_test(test_sdp_ice_round_trip),
+		cmocka_unit_test(test_sdp_ice_levels),
+		cmocka_unit_test(test_sdp_ice_candidates_skipped),
+		cmocka_unit_test(test_sdp_ice_bad_credentials),
+		cmocka_unit_test(test_sdp_ice_builder_refuses),
 		cmocka_unit_test(test_rtp_parse),
 		cmocka_unit_test(test_xcorr),
 		cmocka_unit_test(test_rtp_session),
