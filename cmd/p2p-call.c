@@ -75,7 +75,8 @@ usage(FILE *f)
 "         [--no-register] [--listen IP[:PORT]] [--play FILE.wav]\n"
 "         [--record FILE.wav] [--codec pcmu|pcma] [--duration SECONDS]\n"
 "         [--answer-after MS] [--timeout SECONDS] [--expires SECONDS]\n"
-"         [--password-file FILE] [--tcp | --tls [--ca FILE]] [--json]\n"
+"         [--password-file FILE] [--tcp | --tls [--ca FILE]] [--no-ice]\n"
+"         [--json]\n"
 "AOR is user@domain. The SIP front and the user's AOR come from the node\n"
 "(p2p-node run --sip) unless --proxy and --as give them. See p2p-call(1).\n");
 }
@@ -496,7 +497,19 @@ ev_answered(struct app *a, const p2p_ua_event *ev)
 	say(a, "answered (%s, media to %s)", codec_name(ev->pt), rm);
 	jsay(a, json_pack("{s:s,s:s,s:s,s:s}", "event", "answered", "codec",
 	    codec_name(ev->pt), "remote_media", rm, "peer", ev->from));
-	if (a->duration_s > 0)
+	/* --duration counts talk: from when the RTP starts */
+	if (a->duration_s > 0 && !ev->media_wait)
+		uv_timer_start(&a->talk, talk_over,
+		    (uint64_t)a->duration_s * 1000, 0);
+}
+
+static void
+ev_media(struct app *a, const p2p_ua_event *ev)
+{
+	say(a, "media over ICE: %s", ev->reason);
+	jsay(a, json_pack("{s:s,s:s}", "event", "media", "ice_pair",
+	    ev->reason));
+	if (a->duration_s > 0 && !uv_is_active((uv_handle_t *)&a->talk))
 		uv_timer_start(&a->talk, talk_over,
 		    (uint64_t)a->duration_s * 1000, 0);
 }
@@ -610,6 +623,9 @@ on_event(p2p_ua *ua, const p2p_ua_event *ev, void *user)
 		break;
 	case P2P_UA_ANSWERED:
 		ev_answered(a, ev);
+		break;
+	case P2P_UA_MEDIA:
+		ev_media(a, ev);
 		break;
 	case P2P_UA_ENDED:
 		ev_ended(a, ev);
@@ -847,10 +863,52 @@ split_hostport(const char *s, char *ip, size_t iplen, uint16_t *port,
 	return 0;
 }
 
-/* Ask the node for its SIP front and its user. Returns an exit code. */
+/* The node's "media_ice" (JSON null when the overlay runs no ICE): its
+ * STUN and TURN servers, for the calls' ICE agents. 1 when there are. */
+static int
+media_ice(const json_t *j, p2p_ice_cfg *ice)
+{
+	const json_t *stun = json_object_get(j, "stun"), *t;
+	size_t i;
+
+	memset(ice, 0, sizeof(*ice));
+	if (!json_is_object(j))
+		return 0;
+	if (json_is_object(stun) && json_string_value(json_object_get(stun,
+	    "address")) != NULL) {
+		snprintf(ice->stun.host, sizeof(ice->stun.host), "%s",
+		    json_string_value(json_object_get(stun, "address")));
+		ice->stun.port = (uint16_t)json_integer_value(
+		    json_object_get(stun, "port"));
+	}
+	json_array_foreach(json_object_get(j, "turn"), i, t) {
+		p2p_ice_server *ts = &ice->turn[ice->nturn];
+		const char *a = json_string_value(json_object_get(t,
+		    "address"));
+		const char *u = json_string_value(json_object_get(t,
+		    "username"));
+		const char *p = json_string_value(json_object_get(t,
+		    "password"));
+
+		if (ice->nturn >= P2P_ICE_MAX_TURN || a == NULL || u == NULL ||
+		    p == NULL)
+			continue;
+		snprintf(ts->host, sizeof(ts->host), "%s", a);
+		ts->port = (uint16_t)json_integer_value(json_object_get(t,
+		    "port"));
+		snprintf(ts->user, sizeof(ts->user), "%s", u);
+		snprintf(ts->pass, sizeof(ts->pass), "%s", p);
+		ice->nturn++;
+	}
+	return 1;
+}
+
+/* Ask the node for its SIP front, its user and its ICE servers. Returns an
+ * exit code. */
 static int
 node_front(const char *sock, const char *transport, char *ip, size_t iplen,
-    uint16_t *port, char *aor, size_t aorlen, int *auth)
+    uint16_t *port, char *aor, size_t aorlen, int *auth, p2p_ice_cfg *ice,
+    int *have_ice)
 {
 	char path[PATH_MAX];
 	p2p_ctl_rpcerr err;
@@ -902,6 +960,7 @@ node_front(const char *sock, const char *transport, char *ip, size_t iplen,
 	if (aor[0] == '\0' && user != NULL)
 		snprintf(aor, aorlen, "%s", user);
 	*auth = json_is_true(json_object_get(res, "authentication"));
+	*have_ice = media_ice(json_object_get(res, "media_ice"), ice);
 	json_decref(res);
 	return P2P_EXIT_OK;
 }
@@ -974,6 +1033,7 @@ main(int argc, char **argv)
 		{ "tls", no_argument, NULL, 'S' },
 		{ "ca", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "no-ice", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -982,7 +1042,8 @@ main(int argc, char **argv)
 	const char *listen = "127.0.0.1", *playfile = NULL, *passfile = NULL;
 	char path[4096], pip[64], lip[64], aor[256], err[256];
 	char pass[P2P_SIPAUTH_MAX_PASS + 1] = "";
-	int front_auth = 0, tcp = 0, tls = 0;
+	int front_auth = 0, tcp = 0, tls = 0, have_ice = 0, no_ice = 0;
+	p2p_ice_cfg ice;
 	const char *ca = NULL;
 	char capath[4096];
 	uint16_t pport = 0, lport = 0;
@@ -1040,6 +1101,7 @@ main(int argc, char **argv)
 		case 'T': tcp = 1; break;
 		case 'S': tls = 1; break;
 		case 'C': ca = optarg; break;
+		case 'I': no_ice = 1; break;
 		case 'h':
 			usage(stdout);
 			return P2P_EXIT_OK;
@@ -1077,8 +1139,8 @@ main(int argc, char **argv)
 	if (proxy == NULL && a.registering) {
 		sock = p2p_cli_socket(sock, dir, path, sizeof(path));
 		if ((rc = node_front(sock, tls ? "tls" : tcp ? "tcp" : "udp",
-		    pip, sizeof(pip), &pport, aor, sizeof(aor), &front_auth)) !=
-		    P2P_EXIT_OK)
+		    pip, sizeof(pip), &pport, aor, sizeof(aor), &front_auth,
+		    &ice, &have_ice)) != P2P_EXIT_OK)
 			return rc;
 	}
 	if (passfile != NULL && p2p_sipauth_read_password(passfile, pass,
@@ -1139,6 +1201,7 @@ main(int argc, char **argv)
 	cfg.tls = tls;
 	a.tls = tls;
 	cfg.tls_ca = tls ? ca : NULL;
+	cfg.ice = have_ice && !no_ice ? &ice : NULL;
 	cfg.cb = on_event;
 	cfg.user = &a;
 	if ((a.ua = p2p_ua_new(&loop, &cfg, err, sizeof(err))) == NULL) {

@@ -45,6 +45,8 @@
 
 #include <uv.h>
 
+#include "dgram.h"
+
 /* PCM audio, mono, signed 16-bit. */
 typedef struct p2p_pcm {
 	int16_t *s;
@@ -192,6 +194,16 @@ void p2p_rtp_set_max_record(p2p_rtp *r, unsigned seconds);
 int p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
     int pt, const p2p_pcm *play,
     void (*on_play_done)(p2p_rtp *r, void *user), void *user);
+/*
+ * As p2p_rtp_start, over path (an ICE agent's selected pair, dgram.h)
+ * instead of the session's own socket, which then stays unused. The
+ * session becomes the path's user and closes it in p2p_rtp_free; if the
+ * path's owner loses it, sending and receiving just stop carrying
+ * anything. 0, or -1 (bad pt or rate, memory, already started).
+ */
+int p2p_rtp_start_path(p2p_rtp *r, p2p_dgram *path, int pt,
+    const p2p_pcm *play, void (*on_play_done)(p2p_rtp *r, void *user),
+    void *user);
 /* The samples received so far (8000 Hz); valid until the next loop
  * iteration (a packet may grow the buffer) or, after p2p_rtp_stop, until
  * p2p_rtp_free. */

@@ -24,6 +24,7 @@
 
 #include <openssl/rand.h>
 
+#include "dgram.h"
 #include "sockaddr.h"
 
 #define RTP_HDR		12
@@ -40,6 +41,8 @@ struct p2p_rtp {
 	int freeing;
 
 	struct sockaddr_storage remote;
+	p2p_dgram *path;	/* p2p_rtp_start_path: the ICE pair */
+	int over_path;		/* started on a path (maybe gone since) */
 	int started, sending, receiving;
 	int pt;
 
@@ -197,20 +200,15 @@ rec_reserve(p2p_rtp *r, size_t upto)
 	return 0;
 }
 
+/* One datagram from the peer: decode it into the record buffer. */
 static void
-on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
-    const struct sockaddr *addr, unsigned flags)
+take_packet(p2p_rtp *r, const uint8_t *pkt, size_t len)
 {
-	p2p_rtp *r = u->data;
 	p2p_rtp_hdr h;
 	int64_t off;
 	size_t i;
 
-	if (nread == 0 || addr == NULL || !r->receiving)
-		return;
-	if (nread < 0 || (flags & UV_UDP_PARTIAL) ||
-	    !p2p_sa_eq(addr, (const struct sockaddr *)&r->remote) ||
-	    p2p_rtp_parse((const uint8_t *)buf->base, (size_t)nread, &h) != 0) {
+	if (p2p_rtp_parse(pkt, len, &h) != 0) {
 		r->st.bad++;
 		return;
 	}
@@ -235,6 +233,40 @@ on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	if ((size_t)off + h.plen > r->nrec)
 		r->nrec = (size_t)off + h.plen;
 	r->st.received++;
+}
+
+static void
+on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+    const struct sockaddr *addr, unsigned flags)
+{
+	p2p_rtp *r = u->data;
+
+	if (nread == 0 || addr == NULL || !r->receiving)
+		return;
+	if (nread < 0 || (flags & UV_UDP_PARTIAL) ||
+	    !p2p_sa_eq(addr, (const struct sockaddr *)&r->remote)) {
+		r->st.bad++;
+		return;
+	}
+	take_packet(r, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+static void
+path_recv(p2p_dgram *d, const uint8_t *buf, size_t len, void *arg)
+{
+	p2p_rtp *r = arg;
+
+	if (r->receiving)
+		take_packet(r, buf, len);
+}
+
+static void
+path_gone(p2p_dgram *d, const char *why, void *arg)
+{
+	p2p_rtp *r = arg;
+
+	(void)why;
+	r->path = NULL;		/* the owner has ended it */
 }
 
 static void
@@ -269,6 +301,12 @@ send_frame(p2p_rtp *r)
 		pkt[RTP_HDR + i] = r->pt == P2P_PT_PCMU ?
 		    p2p_g711_ulaw_enc(s) : p2p_g711_alaw_enc(s);
 	}
+	if (r->over_path) {
+		if (r->path != NULL &&
+		    p2p_dgram_send(r->path, pkt, sizeof(pkt)) == 0)
+			r->st.sent++;
+		return;
+	}
 	b = uv_buf_init((char *)pkt, sizeof(pkt));
 	if (uv_udp_try_send(&r->udp, &b, 1, (struct sockaddr *)&r->remote) ==
 	    (int)sizeof(pkt))
@@ -299,25 +337,14 @@ on_timer(uv_timer_t *t)
 	uv_timer_start(&r->timer, on_timer, (due - now + 999999) / 1000000, 0);
 }
 
-int
-p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
-    int pt, const p2p_pcm *play, void (*on_play_done)(p2p_rtp *r, void *user),
-    void *user)
+/* What both ways of starting share: random sequence, timestamp and
+ * SSRC, a copy of what to play, the send timer. */
+static int
+start_common(p2p_rtp *r, int pt, const p2p_pcm *play,
+    void (*on_play_done)(p2p_rtp *r, void *user), void *user)
 {
-	struct sockaddr_storage local;
-	int len = sizeof(local);
 	uint8_t rnd[10];
 
-	if (r == NULL || r->freeing || r->started ||
-	    (pt != P2P_PT_PCMU && pt != P2P_PT_PCMA) ||
-	    (play != NULL && play->rate != RTP_RATE) ||
-	    (play != NULL && play->n > 0 && play->s == NULL) ||
-	    p2p_sa_parse(remote_ip, remote_port, &r->remote) != 0 ||
-	    remote_port == 0)
-		return -1;
-	if (uv_udp_getsockname(&r->udp, (struct sockaddr *)&local, &len) != 0 ||
-	    local.ss_family != r->remote.ss_family)
-		return -1;
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return -1;
 	r->seq = (uint16_t)(rnd[0] << 8 | rnd[1]);
@@ -331,12 +358,6 @@ p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
 		memcpy(r->play, play->s, play->n * sizeof(*r->play));
 		r->nplay = play->n;
 	}
-	if (uv_udp_recv_start(&r->udp, on_alloc, on_recv) != 0) {
-		free(r->play);
-		r->play = NULL;
-		r->nplay = 0;
-		return -1;
-	}
 	r->started = r->receiving = 1;
 	r->pt = pt;
 	if (play != NULL) {
@@ -347,6 +368,55 @@ p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
 		r->frame = 0;
 		uv_timer_start(&r->timer, on_timer, 0, 0);
 	}
+	return 0;
+}
+
+static int
+start_ok(const p2p_rtp *r, int pt, const p2p_pcm *play)
+{
+	return r != NULL && !r->freeing && !r->started &&
+	    (pt == P2P_PT_PCMU || pt == P2P_PT_PCMA) &&
+	    (play == NULL || play->rate == RTP_RATE) &&
+	    (play == NULL || play->n == 0 || play->s != NULL);
+}
+
+int
+p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
+    int pt, const p2p_pcm *play, void (*on_play_done)(p2p_rtp *r, void *user),
+    void *user)
+{
+	struct sockaddr_storage local;
+	int len = sizeof(local);
+
+	if (!start_ok(r, pt, play) ||
+	    p2p_sa_parse(remote_ip, remote_port, &r->remote) != 0 ||
+	    remote_port == 0)
+		return -1;
+	if (uv_udp_getsockname(&r->udp, (struct sockaddr *)&local, &len) != 0 ||
+	    local.ss_family != r->remote.ss_family)
+		return -1;
+	if (uv_udp_recv_start(&r->udp, on_alloc, on_recv) != 0)
+		return -1;
+	if (start_common(r, pt, play, on_play_done, user) != 0) {
+		uv_udp_recv_stop(&r->udp);
+		return -1;
+	}
+	return 0;
+}
+
+int
+p2p_rtp_start_path(p2p_rtp *r, p2p_dgram *path, int pt, const p2p_pcm *play,
+    void (*on_play_done)(p2p_rtp *r, void *user), void *user)
+{
+	if (!start_ok(r, pt, play) || path == NULL)
+		return -1;
+	if (start_common(r, pt, play, on_play_done, user) != 0)
+		return -1;
+	r->path = path;
+	r->over_path = 1;
+	path->on_recv = path_recv;
+	path->on_gone = path_gone;
+	path->arg = r;
 	return 0;
 }
 
@@ -369,7 +439,7 @@ p2p_rtp_stop(p2p_rtp *r)
 	if (r == NULL)
 		return;
 	r->sending = 0;
-	if (r->receiving)
+	if (r->receiving && !r->over_path)
 		uv_udp_recv_stop(&r->udp);
 	r->receiving = 0;
 	if (!r->freeing)
@@ -383,6 +453,12 @@ p2p_rtp_free(p2p_rtp *r)
 		return;
 	p2p_rtp_stop(r);
 	r->freeing = 1;
+	if (r->path != NULL) {
+		r->path->on_recv = NULL;
+		r->path->on_gone = NULL;
+		p2p_dgram_close(r->path);	/* ends the ICE agent too */
+		r->path = NULL;
+	}
 	if (r->open_handles == 2)
 		uv_close((uv_handle_t *)&r->timer, on_closed);
 	uv_close((uv_handle_t *)&r->udp, on_closed);

@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ice.h"
 
 #define NODE_MAX_ICE		64
@@ -373,6 +375,25 @@ agent_cfg(p2p_node *n, p2p_ice_cfg *c, int controlling)
 	/* then those found in the overlay (TURN-SERVICE) */
 	c->nturn += turnsvc_ice_servers(n, &c->turn[c->nturn],
 	    P2P_ICE_MAX_TURN - c->nturn);
+}
+
+json_t *
+ice_servers_json(p2p_node *n)
+{
+	p2p_ice_cfg c;
+	json_t *turn, *stun;
+
+	if (n->ice == NULL)
+		return json_null();
+	agent_cfg(n, &c, 0);
+	stun = c.stun.host[0] != '\0' ? json_pack("{s:s,s:i}", "address",
+	    c.stun.host, "port", (int)c.stun.port) : json_null();
+	turn = json_array();
+	for (size_t i = 0; i < c.nturn; i++)
+		json_array_append_new(turn, json_pack("{s:s,s:i,s:s,s:s}",
+		    "address", c.turn[i].host, "port", (int)c.turn[i].port,
+		    "username", c.turn[i].user, "password", c.turn[i].pass));
+	return json_pack("{s:o,s:o}", "stun", stun, "turn", turn);
 }
 
 static ice_attach *

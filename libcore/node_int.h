@@ -375,6 +375,10 @@ int ice_send_app_attach(p2p_node *n, const p2p_id *peer, uint16_t app,
     node_path_cb cb, uint64_t user);
 void ice_on_app_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
     const p2p_sig_who *who, const p2p_app_attach *aa, node_path_cb cb);
+/* The STUN and TURN servers (with credentials) this node's agents use,
+ * for the SIP front's status: what p2p-call's media agents use too. A
+ * JSON object, or JSON null when the overlay does not use ICE. */
+struct json_t *ice_servers_json(p2p_node *n);
 
 /* node_turnsvc.c: the TURN-SERVICE kind. turnsvc_stop withdraws what
  * is advertised (call it while requests may still be sent) and returns

@@ -3105,6 +3105,8 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 		    "[%s]:%u" : "%s:%u", f->tls_ip, f->tls_port);
 		json_object_set_new(o, "tls", json_string(addr));
 	}
+	if (o != NULL)
+		json_object_set_new(o, "media_ice", ice_servers_json(n));
 	(void)p2p_ctl_reply(req, o);
 }
 

@@ -32,9 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <openssl/rand.h>
 #include <osipparser2/osip_parser.h>
 
+#include "ice.h"
 #include "sip.h"
 #include "sipauth.h"
 #include "sipua.h"
@@ -48,6 +51,7 @@
 #define MAX_STX		512
 #define UA_ALLOW		"INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS"
 #define UA_NAME		"p2psip p2p-call"
+#define UA_ICE_TIMEOUT_MS	300000
 
 enum ct_kind { CT_REGISTER, CT_UNREGISTER, CT_INVITE, CT_CANCEL, CT_BYE,
     CT_MESSAGE };
@@ -114,13 +118,24 @@ struct call {
 	size_t acklen;
 	struct sockaddr_storage ackdst;
 	char peer[256];
-	char sdp[1024];			/* our offer or answer */
+	char sdp[2048];			/* our offer or answer */
 	int pt;
 	char rip[64];
 	uint16_t rport;
 	p2p_rtp *rtp;
 	int media;
 	uint64_t sess_id;
+	/* Media over ICE (ua->ice_on and, for an incoming call, an offer
+	 * with ICE attributes): */
+	p2p_ua *ua;
+	p2p_ice *ice;			/* until it hands over its path */
+	p2p_dgram *path;		/* the selected pair, not yet in rtp */
+	int gathered;			/* local candidates are in local_ice */
+	int invite_wait;		/* our INVITE waits for them */
+	int answer_wait;		/* our 200 waits for them */
+	int path_rtp;			/* rtp runs over the pair */
+	p2p_sdp_ice local_ice;
+	p2p_sdp_audio offer;		/* incoming: the offer (with ICE) */
 };
 
 struct p2p_ua {
@@ -151,6 +166,9 @@ struct p2p_ua {
 	int pts[8];
 	size_t npts;
 	const p2p_pcm *play;
+	int ice_on;		/* media over ICE (cfg->ice) */
+	p2p_ice_cfg ice_cfg;
+	p2p_ice_ctx *icectx;	/* made for the first call that needs it */
 	p2p_ua_cb cb;
 	void *user_data;
 	struct ctx *ctxs;
@@ -863,6 +881,13 @@ call_free(p2p_ua *ua, struct call *c)
 		return;
 	if (ua->call == c)
 		ua->call = NULL;
+	if (c->ice != NULL)
+		p2p_ice_free(c->ice);
+	if (c->path != NULL) {
+		c->path->on_recv = NULL;
+		c->path->on_gone = NULL;
+		p2p_dgram_close(c->path);
+	}
 	if (c->rtp != NULL)
 		p2p_rtp_free(c->rtp);
 	free(c->call_id);
@@ -930,6 +955,7 @@ call_new(p2p_ua *ua, int outgoing)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	c->ua = ua;
 	c->outgoing = outgoing;
 	c->local_cseq = 1;
 	c->pt = -1;
@@ -1038,13 +1064,303 @@ choose_pt(p2p_ua *ua, const p2p_sdp_audio *a)
 	return -1;
 }
 
+/* ---- media over ICE ---------------------------------------------------- */
+
+/*
+ * With ice_on, a call's RTP runs over an ICE agent's selected pair (ice.h,
+ * RFC 8445; candidates in the SDP as RFC 8839 has them) instead of going
+ * straight to the address in the peer's SDP, so that two agents behind
+ * NATs reach each other through server-reflexive or TURN-relayed
+ * candidates. The SDP's c= and m= still name the session's own RTP
+ * socket: a peer without ICE sends there and gets plain RTP, as before.
+ *
+ * Outgoing: the agent (controlling) gathers first, the INVITE goes out
+ * with the candidates (invite_wait); the 2xx's candidates start the
+ * checks. Incoming, when the offer has ICE attributes: 180 at once, the
+ * agent (controlled) gathers and starts its checks with the offer's
+ * candidates, and the 200 waits for the local candidates (answer_wait).
+ * The RTP starts once the call is answered and a pair is selected, in
+ * whichever order the two come. A gathering that fails makes the call go
+ * on without ICE; checks that fail end an answered call.
+ */
+static int media_path(p2p_ua *ua, struct call *c);
+static int send_invite(p2p_ua *ua, struct call *c, char *err,
+    size_t errlen);
+static int answer_now(p2p_ua *ua, struct call *c);
+
+/* RFC 6940's IceCandidate (what ice.h speaks) to an SDP candidate. */
+static int
+cand_to_sdp(const p2p_ice_cand *in, p2p_sdp_cand *out)
+{
+	static const char *const types[] = { NULL, "host", "srflx", "prflx",
+	    "relay" };
+
+	memset(out, 0, sizeof(*out));
+	if (in->type < 1 || in->type > 4 || in->foundation.len == 0 ||
+	    in->foundation.len >= sizeof(out->foundation) ||
+	    p2p_addr_port_host(&in->addr, out->ip, sizeof(out->ip)) != 0)
+		return -1;
+	memcpy(out->foundation, in->foundation.p, in->foundation.len);
+	out->priority = in->priority;
+	out->port = in->addr.port;
+	snprintf(out->type, sizeof(out->type), "%s", types[in->type]);
+	if (p2p_cand_has_rel_addr(in->type) &&
+	    p2p_addr_port_host(&in->rel_addr, out->raddr,
+	    sizeof(out->raddr)) == 0)
+		out->rport = in->rel_addr.port;
+	else
+		out->raddr[0] = '\0';
+	return 0;
+}
+
+static int
+addr_from_text(const char *ip, uint16_t port, p2p_addr_port *out)
+{
+	uint8_t a[16];
+
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, ip, a) == 1)
+		p2p_addr_port_v4(out, a, port);
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		p2p_addr_port_v6(out, a, port);
+	else
+		return -1;
+	return 0;
+}
+
+/* An SDP candidate to an IceCandidate of the media's link type; the
+ * foundation points into in. */
+static int
+cand_from_sdp(const p2p_sdp_cand *in, uint8_t link, p2p_ice_cand *out)
+{
+	static const char *const types[] = { "host", "srflx", "prflx",
+	    "relay" };
+	uint8_t t = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < 4; i++)
+		if (strcmp(in->type, types[i]) == 0)
+			t = (uint8_t)(i + 1);
+	if (t == 0 || addr_from_text(in->ip, in->port, &out->addr) != 0)
+		return -1;
+	out->type = t;
+	out->overlay_link = link;
+	out->priority = in->priority;
+	out->foundation.p = (const uint8_t *)in->foundation;
+	out->foundation.len = strlen(in->foundation);
+	if (p2p_cand_has_rel_addr(t)) {
+		/* the related address is informative; 0.0.0.0 if absent */
+		if (in->raddr[0] == '\0' || addr_from_text(in->raddr,
+		    in->rport, &out->rel_addr) != 0) {
+			uint8_t z[4] = { 0 };
+			p2p_addr_port_v4(&out->rel_addr, z, 0);
+		}
+	}
+	return 0;
+}
+
+/* The usable candidates of the peer's ICE attributes; none when it has
+ * no ICE attributes. */
+static size_t
+ice_cands(const p2p_sdp_ice *r, uint8_t link,
+    p2p_ice_cand cands[P2P_SDP_MAX_CANDS])
+{
+	size_t n = 0;
+
+	if (r->ufrag[0] == '\0' || r->pwd[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < r->ncands && i < P2P_SDP_MAX_CANDS; i++)
+		if (cand_from_sdp(&r->cands[i], link, &cands[n]) == 0)
+			n++;
+	return n;
+}
+
+/* Hand the peer's ICE attributes to the call's agent: the checks start.
+ * 0 or -1 (nothing usable). */
+static int
+ice_remote(struct call *c, const p2p_sdp_ice *r, uint8_t link)
+{
+	p2p_ice_cand cands[P2P_SDP_MAX_CANDS];
+	size_t n = ice_cands(r, link, cands);
+
+	if (n == 0)
+		return -1;
+	return p2p_ice_set_remote(c->ice, (const uint8_t *)r->ufrag,
+	    strlen(r->ufrag), (const uint8_t *)r->pwd, strlen(r->pwd), cands,
+	    n);
+}
+
+static void
+ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
+    const p2p_ice_cand *cands, size_t ncands, void *arg)
+{
+	struct call *c = arg;
+	p2p_ua *ua = c->ua;
+	p2p_sdp_ice *l = &c->local_ice;
+	char err[128];
+	int pt;
+
+	memset(l, 0, sizeof(*l));
+	snprintf(l->ufrag, sizeof(l->ufrag), "%s", ufrag);
+	snprintf(l->pwd, sizeof(l->pwd), "%s", pwd);
+	for (size_t i = 0; i < ncands && l->ncands < P2P_SDP_MAX_CANDS; i++)
+		if (cand_to_sdp(&cands[i], &l->cands[l->ncands]) == 0)
+			l->ncands++;
+	c->gathered = 1;
+	if (c->outgoing) {
+		if (c->invite_wait) {
+			c->invite_wait = 0;
+			if (send_invite(ua, c, err, sizeof(err)) != 0)
+				call_fail(ua, 500, err, 0);
+		}
+		return;
+	}
+	/* Incoming: the answer, with our candidates. The checks start when
+	 * it goes out (answer_now), as the caller's start when it arrives:
+	 * started now, they could fail while the phone rings. */
+	{
+		p2p_ice_cand tmp[P2P_SDP_MAX_CANDS];
+		pt = ice_cands(&c->offer.ice, ua->ice_cfg.overlay_link,
+		    tmp) == 0;
+	}
+	if (pt || p2p_sdp_answer(&c->offer, ua->ip, p2p_rtp_port(c->rtp), ua->pts,
+	    ua->npts, c->sess_id, l, c->sdp, sizeof(c->sdp), &pt) != 0) {
+		/* nothing usable among the offer's candidates: plain RTP */
+		p2p_ice_free(c->ice);
+		c->ice = NULL;
+		if (p2p_sdp_answer(&c->offer, ua->ip, p2p_rtp_port(c->rtp),
+		    ua->pts, ua->npts, c->sess_id, NULL, c->sdp,
+		    sizeof(c->sdp), &pt) != 0)
+			c->sdp[0] = '\0';
+	}
+	if (c->answer_wait) {
+		c->answer_wait = 0;
+		(void)answer_now(ua, c);
+	}
+}
+
+static void
+ice_connected(p2p_ice *ice, p2p_dgram *d, void *arg)
+{
+	struct call *c = arg;
+	p2p_ua *ua = c->ua;
+
+	p2p_ua_event ev;
+	char pair[160];
+
+	snprintf(pair, sizeof(pair), "%s", p2p_ice_pair(ice));
+	c->ice = NULL;		/* the path owns the agent now */
+	c->path = d;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = P2P_UA_MEDIA;
+	ev.reason = pair;
+	ev.from = c->peer;
+	emit(ua, &ev);
+	if (ua->call != c)
+		return;		/* the callback ended it */
+	if (c->media && media_path(ua, c) != 0) {
+		send_bye(ua, c);
+		call_end(ua, "cannot start the media", 0);
+	}
+}
+
+static void
+ice_failed(p2p_ice *ice, const char *why, void *arg)
+{
+	struct call *c = arg;
+	p2p_ua *ua = c->ua;
+	char err[160];
+
+	p2p_ice_free(c->ice);
+	c->ice = NULL;
+	if (!c->gathered) {
+		/* No candidates: the call goes on without ICE. */
+		c->gathered = 1;
+		if (c->outgoing && c->invite_wait) {
+			c->invite_wait = 0;
+			if (send_invite(ua, c, err, sizeof(err)) != 0)
+				call_fail(ua, 500, err, 0);
+		} else if (!c->outgoing) {
+			int pt;
+			if (p2p_sdp_answer(&c->offer, ua->ip,
+			    p2p_rtp_port(c->rtp), ua->pts, ua->npts,
+			    c->sess_id, NULL, c->sdp, sizeof(c->sdp), &pt) != 0)
+				c->sdp[0] = '\0';
+			if (c->answer_wait) {
+				c->answer_wait = 0;
+				(void)answer_now(ua, c);
+			}
+		}
+		return;
+	}
+	/* Checks failed: no media path. (Before the answer, only the
+	 * deadline can end an agent that gathered: the call then goes on
+	 * with plain RTP.) */
+	snprintf(err, sizeof(err), "no media path: ICE %s", why);
+	if (c->state == C_TALKING) {
+		send_bye(ua, c);
+		call_end(ua, err, 0);
+	}
+}
+
+static const p2p_ice_cbs ice_cbs = { ice_gathered, ice_connected,
+    ice_failed };
+
+/* Make the call's agent and start gathering. 0, or -1 (no ICE then). */
+static int
+ice_start(p2p_ua *ua, struct call *c, int controlling)
+{
+	p2p_ice_cfg cfg = ua->ice_cfg;
+	char err[128];
+
+	/* gathering, ringing and checks: a call may ring for minutes */
+	if (cfg.timeout_ms == 0)
+		cfg.timeout_ms = UA_ICE_TIMEOUT_MS;
+	if (ua->icectx == NULL &&
+	    (ua->icectx = p2p_ice_ctx_new(ua->loop, err, sizeof(err))) == NULL)
+		return -1;
+	cfg.controlling = controlling;
+	/* Candidates on every interface: the signalling address is often
+	 * the loopback (the node's front beside the phone), which reaches
+	 * neither a STUN server nor the other phone. */
+	cfg.local_ip[0] = '\0';
+	if ((c->ice = p2p_ice_new(ua->icectx, &cfg, &ice_cbs, c, err,
+	    sizeof(err))) == NULL)
+		return -1;
+	if (p2p_ice_gather(c->ice) != 0) {
+		p2p_ice_free(c->ice);
+		c->ice = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The call is answered and the pair selected: RTP over it. */
+static int
+media_path(p2p_ua *ua, struct call *c)
+{
+	if (c->path_rtp)
+		return 0;
+	if (p2p_rtp_start_path(c->rtp, c->path, c->pt, ua->play, NULL,
+	    NULL) != 0)
+		return -1;
+	c->path = NULL;		/* the session owns it now */
+	c->path_rtp = 1;
+	return 0;
+}
+
 static int
 media_start(p2p_ua *ua, struct call *c)
 {
 	p2p_ua_event ev;
 
-	if (p2p_rtp_start(c->rtp, c->rip, c->rport, c->pt, ua->play, NULL,
-	    NULL) != 0)
+	if (c->ice != NULL || c->path != NULL) {
+		/* Over ICE: the RTP starts on the selected pair, now or
+		 * when the checks have found it (ice_connected). */
+		if (c->path != NULL && media_path(ua, c) != 0)
+			return -1;
+	} else if (p2p_rtp_start(c->rtp, c->rip, c->rport, c->pt, ua->play,
+	    NULL, NULL) != 0)
 		return -1;
 	c->media = 1;
 	memset(&ev, 0, sizeof(ev));
@@ -1052,6 +1368,7 @@ media_start(p2p_ua *ua, struct call *c)
 	ev.pt = c->pt;
 	ev.remote_ip = c->rip;
 	ev.remote_port = c->rport;
+	ev.media_wait = !c->path_rtp && c->ice != NULL;
 	ev.from = c->peer;
 	emit(ua, &ev);
 	return 0;
@@ -1252,6 +1569,12 @@ on_invite_2xx(p2p_ua *ua, osip_message_t *m, const struct sockaddr *src)
 	}
 	snprintf(c->rip, sizeof(c->rip), "%s", ans.ip);
 	c->rport = ans.port;
+	if (c->ice != NULL && ice_remote(c, &ans.ice,
+	    ua->ice_cfg.overlay_link) != 0) {
+		/* an answer without ICE: plain RTP to its address */
+		p2p_ice_free(c->ice);
+		c->ice = NULL;
+	}
 	if (media_start(ua, c) != 0) {
 		send_bye(ua, c);
 		call_fail(ua, 500, "cannot start the media", 0);
@@ -1654,6 +1977,11 @@ on_invite(p2p_ua *ua, osip_message_t *m, const struct sockaddr_storage *src)
 	snprintf(c->rip, sizeof(c->rip), "%s", off.ip);
 	c->rport = off.port;
 	ua->call = c;
+	if (ua->ice_on && off.ice.ufrag[0] != '\0') {
+		/* answered with our candidates once they are gathered */
+		c->offer = off;
+		(void)ice_start(ua, c, 0);
+	}
 	if ((s = respond(ua, m, src, 180, c->local_tag, 1, NULL, NULL)) ==
 	    NULL) {
 		call_free(ua, c);
@@ -2231,6 +2559,12 @@ p2p_ua_new(uv_loop_t *loop, const p2p_ua_config *cfg, char *err,
 		ua->pts[ua->npts++] = P2P_PT_PCMA;
 	}
 	ua->play = cfg->play;
+	if (cfg->ice != NULL) {
+		ua->ice_on = 1;
+		ua->ice_cfg = *cfg->ice;
+		if (ua->ice_cfg.overlay_link == 0)	/* (any non-zero one) */
+			ua->ice_cfg.overlay_link = P2P_LINK_DTLS_UDP_SR;
+	}
 	if (cfg->password != NULL &&
 	    (ua->password = strdup(cfg->password)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -2412,11 +2746,8 @@ int
 p2p_ua_dial(p2p_ua *ua, const char *aor, char *err, size_t errlen)
 {
 	struct call *c;
-	osip_message_t *m;
 	struct sockaddr_storage dst;
 	char norm[256], ruri[300], from[400], cid[128], h[33], e2[128];
-	struct ctx *x;
-	int n;
 
 	if (ua->shutting) {
 		snprintf(err, errlen, "leaving");
@@ -2464,15 +2795,36 @@ p2p_ua_dial(p2p_ua *ua, const char *aor, char *err, size_t errlen)
 		call_free(ua, c);
 		return -1;
 	}
-	if ((n = p2p_sdp_offer(c->sdp, sizeof(c->sdp), ua->ip,
-	    p2p_rtp_port(c->rtp), ua->pts, ua->npts, c->sess_id, NULL)) < 0) {
-		snprintf(err, errlen, "cannot build the SDP offer");
+	ua->call = c;
+	if (ua->ice_on && ice_start(ua, c, 1) == 0) {
+		c->invite_wait = 1;	/* ice_gathered sends it */
+		return 0;
+	}
+	if (send_invite(ua, c, err, errlen) != 0) {
 		call_free(ua, c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Our INVITE for the new outgoing call c, with the offer (and our ICE
+ * candidates, once gathered). 0, or -1 with err set. */
+static int
+send_invite(p2p_ua *ua, struct call *c, char *err, size_t errlen)
+{
+	osip_message_t *m;
+	char from[400];
+	int n;
+
+	if ((n = p2p_sdp_offer(c->sdp, sizeof(c->sdp), ua->ip,
+	    p2p_rtp_port(c->rtp), ua->pts, ua->npts, c->sess_id,
+	    c->ice != NULL && c->gathered ? &c->local_ice : NULL)) < 0) {
+		snprintf(err, errlen, "cannot build the SDP offer");
 		return -1;
 	}
 	snprintf(from, sizeof(from), "%s;tag=%s", c->local_uri, c->local_tag);
 	new_branch(c->invite_branch, sizeof(c->invite_branch));
-	m = req_build(ua, "INVITE", ruri, from, c->remote_uri, c->call_id,
+	m = req_build(ua, "INVITE", c->ruri, from, c->remote_uri, c->call_id,
 	    c->invite_cseq, c->invite_branch, NULL, 0);
 	if (m == NULL || osip_message_set_contact(m, ua->contact) != 0 ||
 	    osip_message_set_allow(m, UA_ALLOW) != 0 ||
@@ -2480,14 +2832,11 @@ p2p_ua_dial(p2p_ua *ua, const char *aor, char *err, size_t errlen)
 		if (m != NULL)
 			osip_message_free(m);
 		snprintf(err, errlen, "cannot build the INVITE");
-		call_free(ua, c);
 		return -1;
 	}
-	ua->call = c;
-	if ((x = ctx_start(ua, CT_INVITE, m, &dst, c->invite_branch,
-	    c->call_id)) == NULL) {
+	if (ctx_start(ua, CT_INVITE, m, &c->src, c->invite_branch,
+	    c->call_id) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		call_free(ua, c);
 		return -1;
 	}
 	return 0;
@@ -2498,8 +2847,25 @@ p2p_ua_answer(p2p_ua *ua)
 {
 	struct call *c = ua->call;
 
-	if (c == NULL || c->state != C_RINGING_IN)
+	if (c == NULL || c->state != C_RINGING_IN || c->answer_wait)
 		return -1;
+	if (c->ice != NULL && !c->gathered) {
+		c->answer_wait = 1;	/* ice_gathered answers */
+		return 0;
+	}
+	return answer_now(ua, c);
+}
+
+static int
+answer_now(p2p_ua *ua, struct call *c)
+{
+	if (c->ice != NULL && ice_remote(c, &c->offer.ice,
+	    ua->ice_cfg.overlay_link) != 0) {
+		/* (ice_gathered found usable candidates: not expected) */
+		(void)answer_invite(ua, c, 500);
+		call_end(ua, "cannot start ICE", 0);
+		return -1;
+	}
 	if (answer_invite(ua, c, 200) != 0) {
 		(void)answer_invite(ua, c, 500);
 		call_end(ua, "cannot answer", 0);
@@ -2667,6 +3033,10 @@ close_all(p2p_ua *ua)
 	ua->closing = 1;
 	if (ua->call != NULL)
 		call_free(ua, ua->call);
+	if (ua->icectx != NULL) {
+		p2p_ice_ctx_free(ua->icectx);
+		ua->icectx = NULL;
+	}
 	while ((x = ua->ctxs) != NULL)
 		ctx_free(x);
 	while ((s = ua->stxs) != NULL)

@@ -40,7 +40,12 @@
  * The media of a call (p2p_rtp of media.h) belongs to the agent: it binds
  * the RTP socket on the signalling address's IP, puts it in the SDP,
  * starts sending the configured audio when the call is answered and hands
- * what it received to the P2P_UA_ENDED event.
+ * what it received to the P2P_UA_ENDED event. With ice in the
+ * configuration, the SDP also carries ICE candidates (host, and
+ * server-reflexive and relayed from the STUN and TURN servers given) and
+ * the RTP runs over the pair the ICE checks select, so that two agents
+ * behind NATs reach each other; a peer whose SDP has no ICE attributes
+ * gets plain RTP as before.
  */
 #ifndef P2P_SIPUA_H
 #define P2P_SIPUA_H
@@ -50,6 +55,7 @@
 
 #include <uv.h>
 
+#include "ice.h"
 #include "media.h"
 
 /* RFC 3261 timer values, milliseconds. */
@@ -65,6 +71,8 @@ enum p2p_ua_event_type {
 	P2P_UA_INCOMING,	/* from: an INVITE is ringing here */
 	P2P_UA_RINGING,		/* 180/183 to our INVITE (once) */
 	P2P_UA_ANSWERED,	/* pt, remote_ip, remote_port: media flows */
+	P2P_UA_MEDIA,		/* reason: the ICE pair the RTP now takes
+				   ("TYPE ADDR -> TYPE ADDR", ice.h) */
 	P2P_UA_ENDED,		/* reason, ok, stats, rec/nrec */
 	P2P_UA_FAILED,		/* our INVITE: status, reason, unreachable */
 	P2P_UA_MESSAGE,		/* from, text/textlen, in_dialog */
@@ -86,6 +94,8 @@ typedef struct p2p_ua_event {
 	int pt;			/* ANSWERED: P2P_PT_PCMU or P2P_PT_PCMA */
 	const char *remote_ip;	/* ANSWERED: where our RTP goes */
 	uint16_t remote_port;
+	int media_wait;		/* ANSWERED: the RTP starts with the MEDIA
+				   event, when ICE has selected a pair */
 	unsigned expires;	/* REGISTERED */
 	unsigned cookie;	/* MESSAGE_SENT: p2p_ua_message's return */
 	p2p_rtp_stats stats;	/* ENDED */
@@ -118,6 +128,10 @@ typedef struct p2p_ua_config {
 	 * NULL: no check at all. */
 	int tls;
 	const char *tls_ca;
+	/* Media over ICE (RFC 8445; candidates in the SDP, RFC 8839) with
+	 * these STUN and TURN servers; NULL: RTP straight to the address
+	 * of the peer's SDP. controlling and local_ip are the agent's. */
+	const p2p_ice_cfg *ice;
 	p2p_ua_cb cb;
 	void *user;
 } p2p_ua_config;

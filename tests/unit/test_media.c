@@ -1225,6 +1225,39 @@ check_leg(p2p_rtp *rx, const int16_t *played, size_t n)
 		fail_msg("correlation %.3f at lag %ld", c, lag);
 }
 
+/* Two sessions on 127.0.0.1 of a new loop, the signals each will play,
+ * and the call's timers (a 5 s guard running). */
+static void
+call_init(uv_loop_t *loop, struct call *c, p2p_pcm *pa, p2p_pcm *pb)
+{
+	char err[256];
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(uv_loop_init(loop), 0);
+	*pa = (p2p_pcm){ tone(8000, 440, 8000, 10000), 8000, 8000 };
+	*pb = (p2p_pcm){ tone(8000, 1234, 8000, 8000), 8000, 8000 };
+	c->a = p2p_rtp_new(loop, "127.0.0.1", err, sizeof(err));
+	c->b = p2p_rtp_new(loop, "127.0.0.1", err, sizeof(err));
+	assert_non_null(c->a);
+	assert_non_null(c->b);
+	uv_timer_init(loop, &c->grace);
+	uv_timer_init(loop, &c->guard);
+	c->grace.data = c->guard.data = c;
+	uv_timer_start(&c->guard, on_guard, 5000, 0);
+}
+
+/* After both sessions are freed: the timers, the loop, the signals. */
+static void
+call_close(uv_loop_t *loop, struct call *c, p2p_pcm *pa, p2p_pcm *pb)
+{
+	uv_close((uv_handle_t *)&c->grace, NULL);
+	uv_close((uv_handle_t *)&c->guard, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(loop), 0);
+	p2p_pcm_free(pa);
+	p2p_pcm_free(pb);
+}
+
 static void
 test_rtp_session(void **state)
 {
@@ -1233,24 +1266,12 @@ test_rtp_session(void **state)
 	struct call c;
 	p2p_pcm pa, pb;
 	p2p_rtp_stats st;
-	char err[256];
 	uint64_t t0, ms;
 
 	(void)state;
 	for (size_t k = 0; k < 2; k++) {
-		memset(&c, 0, sizeof(c));
-		assert_int_equal(uv_loop_init(&loop), 0);
-		pa = (p2p_pcm){ tone(8000, 440, 8000, 10000), 8000, 8000 };
-		pb = (p2p_pcm){ tone(8000, 1234, 8000, 8000), 8000, 8000 };
-		c.a = p2p_rtp_new(&loop, "127.0.0.1", err, sizeof(err));
-		c.b = p2p_rtp_new(&loop, "127.0.0.1", err, sizeof(err));
-		assert_non_null(c.a);
-		assert_non_null(c.b);
+		call_init(&loop, &c, &pa, &pb);
 		assert_true(p2p_rtp_port(c.a) != 0);
-		uv_timer_init(&loop, &c.grace);
-		uv_timer_init(&loop, &c.guard);
-		c.grace.data = c.guard.data = &c;
-		uv_timer_start(&c.guard, on_guard, 5000, 0);
 		/* wrong payload type, wrong rate, bad address */
 		assert_int_equal(p2p_rtp_start(c.a, "127.0.0.1", 9, 3, &pa,
 		    NULL, NULL), -1);
@@ -1281,13 +1302,86 @@ test_rtp_session(void **state)
 		check_leg(c.a, pb.s, pb.n);
 		p2p_rtp_free(c.a);
 		p2p_rtp_free(c.b);
-		uv_close((uv_handle_t *)&c.grace, NULL);
-		uv_close((uv_handle_t *)&c.guard, NULL);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		assert_int_equal(uv_loop_close(&loop), 0);
-		p2p_pcm_free(&pa);
-		p2p_pcm_free(&pb);
+		call_close(&loop, &c, &pa, &pb);
 	}
+}
+
+/* Two datagram paths joined back to back, as an ICE pair would be: what
+ * one sends the other delivers; closing counts. */
+struct twin {
+	p2p_dgram d;
+	struct twin *other;
+	int closed;
+	size_t sent;
+};
+
+static int
+twin_send(p2p_dgram *d, const uint8_t *buf, size_t len)
+{
+	struct twin *t = d->impl;
+
+	t->sent++;
+	if (t->other->closed)
+		return -1;
+	p2p_dgram_deliver(&t->other->d, buf, len);
+	return 0;
+}
+
+static void
+twin_close(p2p_dgram *d)
+{
+	((struct twin *)d->impl)->closed++;
+}
+
+static const p2p_dgram_ops twin_ops = { twin_send, twin_close };
+
+static void
+twins(struct twin *a, struct twin *b)
+{
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	a->d.ops = b->d.ops = &twin_ops;
+	a->d.impl = a;
+	b->d.impl = b;
+	a->other = b;
+	b->other = a;
+}
+
+/* RTP over a path (p2p_rtp_start_path): the same call as above, over
+ * the twins instead of the sessions' sockets; free closes the paths. */
+static void
+test_rtp_path(void **state)
+{
+	uv_loop_t loop;
+	struct call c;
+	struct twin ta, tb;
+	p2p_pcm pa, pb;
+
+	(void)state;
+	call_init(&loop, &c, &pa, &pb);
+	twins(&ta, &tb);
+	assert_int_equal(p2p_rtp_start_path(c.a, NULL, P2P_PT_PCMU, &pa,
+	    NULL, NULL), -1);
+	assert_int_equal(p2p_rtp_start_path(c.a, &ta.d, 3, &pa, NULL, NULL),
+	    -1);
+	assert_int_equal(p2p_rtp_start_path(c.a, &ta.d, P2P_PT_PCMU, &pa,
+	    on_done, &c), 0);
+	assert_int_equal(p2p_rtp_start_path(c.b, &tb.d, P2P_PT_PCMA, &pb,
+	    on_done, &c), 0);
+	assert_int_equal(p2p_rtp_start(c.a, "127.0.0.1", 9, 0, &pa, NULL,
+	    NULL), -1);	/* already started */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(c.done, 2);
+	assert_int_equal(ta.sent, 50);
+	assert_int_equal(tb.sent, 50);
+	check_leg(c.b, pa.s, pa.n);
+	check_leg(c.a, pb.s, pb.n);
+	assert_int_equal(ta.closed + tb.closed, 0);
+	p2p_rtp_free(c.a);
+	p2p_rtp_free(c.b);
+	assert_int_equal(ta.closed, 1);
+	assert_int_equal(tb.closed, 1);
+	call_close(&loop, &c, &pa, &pb);
 }
 
 /* A raw UDP socket on 127.0.0.1 (kernel-chosen port). */
@@ -1421,6 +1515,7 @@ main(void)
 		cmocka_unit_test(test_rtp_parse),
 		cmocka_unit_test(test_xcorr),
 		cmocka_unit_test(test_rtp_session),
+		cmocka_unit_test(test_rtp_path),
 		cmocka_unit_test(test_rtp_receive_rules),
 	};
 
