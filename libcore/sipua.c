@@ -1190,6 +1190,26 @@ ice_remote(struct call *c, const p2p_sdp_ice *r, uint8_t link)
 	    n);
 }
 
+/*
+ * The SDP's c= and m= name the session's own RTP socket (for a peer
+ * without ICE), and an ICE peer takes the SDP for an ICE mismatch unless
+ * that address is one of the candidates (RFC 8839 s4.2.1, s5.1). So it is
+ * listed too, as a host candidate of the lowest priority: an ICE peer's
+ * checks to it get no answer (the socket speaks no STUN) and its pairs
+ * fail, while the agent's own candidates make the path.
+ */
+static void
+own_socket_cand(p2p_ua *ua, struct call *c, p2p_sdp_cand *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->foundation, sizeof(out->foundation), "rtp");
+	out->priority = 255;	/* type and local preference 0, component 1 */
+	if (strlen(ua->ip) < sizeof(out->ip))	/* (a numeric address) */
+		memcpy(out->ip, ua->ip, strlen(ua->ip) + 1);
+	out->port = p2p_rtp_port(c->rtp);
+	snprintf(out->type, sizeof(out->type), "host");
+}
+
 static void
 ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
     const p2p_ice_cand *cands, size_t ncands, void *arg)
@@ -1203,9 +1223,11 @@ ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
 	memset(l, 0, sizeof(*l));
 	snprintf(l->ufrag, sizeof(l->ufrag), "%s", ufrag);
 	snprintf(l->pwd, sizeof(l->pwd), "%s", pwd);
-	for (size_t i = 0; i < ncands && l->ncands < P2P_SDP_MAX_CANDS; i++)
+	for (size_t i = 0; i < ncands && l->ncands < P2P_SDP_MAX_CANDS - 1;
+	    i++)
 		if (cand_to_sdp(&cands[i], &l->cands[l->ncands]) == 0)
 			l->ncands++;
+	own_socket_cand(ua, c, &l->cands[l->ncands++]);
 	c->gathered = 1;
 	if (c->outgoing) {
 		if (c->invite_wait) {

@@ -459,7 +459,10 @@ EOF
 # PASSWORD, when given) over TRANSPORT (udp, or tls to the front's
 # --sip-tls port, checking its certificate against CAFILE) and answering
 # calls itself. Its PID goes to BARESIP_PID, its output to
-# $NT_DIR/baresip-NAME/out.
+# $NT_DIR/baresip-NAME/out. With BARESIP_STUN=HOST:PORT set, its media
+# use ICE (baresip's ice module) with that STUN server, on every
+# interface, RTP and RTCP multiplexed; it runs under SIP_EXEC (a lab
+# namespace) when that is set.
 baresip_start() {
 	local name=$1 aor=$2 front=$3 wav=${4:-} pass=${5:-} d port auth=
 	local transp=${6:-udp} cafile=${7:-} uparam=
@@ -497,13 +500,22 @@ module_tmp		account.so
 module_app		menu.so
 EOF
 	[ -n "$cafile" ] && echo "sip_cafile		$cafile" >>"$d/config"
+	if [ -n "${BARESIP_STUN:-}" ]; then
+		sed -i '/^net_interface/d' "$d/config"
+		# (p2p-call offers RTP and RTCP multiplexed, one component)
+		printf 'module\t\t\tstun.so\nmodule\t\t\tturn.so\nmodule\t\t\tice.so\nrtcp_mux\t\tyes\n' \
+		    >>"$d/config"
+	fi
 	[ -n "$pass" ] && auth=";auth_pass=$pass"
 	[ "$transp" = udp ] || uparam=";transport=$transp"
-	printf '<sip:%s%s>%s;regint=60;outbound="sip:127.0.0.1:%s;transport=%s";answermode=auto;audio_codecs=PCMU,PCMA;medianat=;mediaenc=\n' \
-	    "$aor" "$uparam" "$auth" "$front" "$transp" >"$d/accounts"
+	local nat="medianat="
+	[ -n "${BARESIP_STUN:-}" ] &&
+	    nat="medianat=ice;stunserver=stun:$BARESIP_STUN"
+	printf '<sip:%s%s>%s;regint=60;outbound="sip:127.0.0.1:%s;transport=%s";answermode=auto;audio_codecs=PCMU,PCMA;%s;mediaenc=\n' \
+	    "$aor" "$uparam" "$auth" "$front" "$transp" "$nat" >"$d/accounts"
 	: >"$d/contacts"
 	BARESIP_PORT=$port
-	baresip -f "$d" -v >"$d/out" 2>&1 3>&- </dev/null &
+	"${SIP_EXEC[@]}" baresip -f "$d" -v >"$d/out" 2>&1 3>&- </dev/null &
 	BARESIP_PID=$!
 	NT_PIDS+=("$BARESIP_PID")
 }

@@ -3,8 +3,11 @@
 # overlay uses ICE, so the caller's node AppAttaches to the callee's over
 # ICE (server-reflexive candidates from the lab's STUN server) and SIP
 # flows over DTLS on the selected pair, between the two routers' public
-# addresses. The user agents (SIPp, p2p-call) run inside the namespace of
-# their node and reach its SIP front on that namespace's loopback.
+# addresses. The user agents (SIPp, p2p-call, baresip) run inside the
+# namespace of their node and reach its SIP front on that namespace's
+# loopback. p2p-call's audio takes an ICE path of its own (the node names
+# the STUN and TURN servers), with another p2p-call or with baresip's ice
+# module.
 # Skipped where the machine does not allow network namespaces and
 # iptables.
 
@@ -216,4 +219,47 @@ media_pair() {
 	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
 	    "$NT_DIR/dial.events")" -eq 0 ]
 	! grep -q '"event":"media"' "$NT_DIR/dial.events"
+}
+
+@test "p2p-call behind NAT a calls baresip behind NAT b, both with ICE for the media: audio arrives over the pair their checks selected" {
+	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
+	command -v baresip >/dev/null 2>&1 || skip "baresip not installed"
+	local wavcmp dpid c
+	wavcmp=$(command -v wavcmp || echo "$BATS_TEST_DIRNAME/../../build/san/kit/wavcmp")
+	nat_sip_overlay
+	# A 1 s sweep over and over: baresip decodes only from when its
+	# checks have all ended, a slice from somewhere in the middle, which
+	# lines up with the signal within a period.
+	sip_chirp "$NT_DIR/b1.wav" 1 3400-200
+	sox "$NT_DIR/b1.wav" "$NT_DIR/b.wav" repeat 7
+	in_ns b
+	BARESIP_STUN="$LAB_PUB:3478" baresip_start b "$(sip_aor 2)" \
+	    "$(sip_front_port 2)"
+	baresip_wait b "$(sip_aor 2): .*200 OK" 30
+	sip_lookup_wait 1 "$(sip_aor 2)" 30
+	in_ns a
+	# (baresip starts its audio once all its checks have ended, the
+	# failing ones too: a second or two after the pair is found)
+	call_start dial 1 dial "$(sip_aor 2)" --duration 6 \
+	    --play "$NT_DIR/b.wav" --record "$NT_DIR/b-heard.wav" --json
+	dpid=$CALL_PID
+	call_wait_event dial answered 60 "$dpid"
+	call_wait_event dial media 30 "$dpid"
+	call_wait_event dial ended 30 "$dpid"
+	node_wait_exit "$dpid" 20
+	[ "$NT_EXIT" -eq 0 ]
+	# baresip's side of the pair is its NAT's public address
+	[[ "$(media_pair dial)" =~ \ -\>\ [a-z]+\ $LAB_R2: ]]
+	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
+	    "$NT_DIR/dial.events")" -ge 100 ]
+	# what arrived is baresip's source signal
+	c=$("$wavcmp" "$NT_DIR/baresip-b/source.wav" "$NT_DIR/b-heard.wav")
+	echo "caller heard baresip: $c" >&2
+	awk '{ exit !($2 > 0.9) }' <<<"$c"
+	# and what baresip decoded (its sndfile dump) is the caller's signal
+	baresip_wait b "Call with sip:$(sip_aor 1) terminated" 20
+	baresip_wait b "audio: destroyed" 10
+	c=$("$wavcmp" "$NT_DIR/b.wav" "$NT_DIR"/baresip-b/dump-*-dec.wav)
+	echo "baresip heard the caller: $c" >&2
+	awk '{ exit !($2 > 0.9) }' <<<"$c"
 }
