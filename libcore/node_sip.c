@@ -2873,9 +2873,15 @@ on_timer(uv_timer_t *h)
 		nx = t->next;
 		if (t->final) {
 			/* Only UDP senders retransmit: answers to others
-			 * need not be kept (Timer J/K of RFC 3261). */
+			 * need not be kept (Timer J/K of RFC 3261). Nor
+			 * those to a REGISTER: the registrar's work is
+			 * idempotent (the same REGISTER sets the same
+			 * bindings and gets the same answer), so a
+			 * retransmission is simply served again, as a
+			 * stateless UAS would (s8.2.7). */
 			if (now >= t->expire_ms || (t->from.kind != SRC_UDP &&
-			    strcmp(t->method, "INVITE") != 0))
+			    strcmp(t->method, "INVITE") != 0) ||
+			    strcmp(t->method, "REGISTER") == 0)
 				txn_free(f, t);
 			continue;
 		}

@@ -92,6 +92,62 @@ teardown() {
 
 # ---- refusals ---------------------------------------------------------------
 
+@test "a retransmitted REGISTER (the same datagram again) gets the same 200; the front keeps no transaction for a REGISTER it has answered" {
+	local out
+	sip_overlay 2
+	# The same REGISTER twice from one socket, 1 s apart: each gets a 200
+	# naming the one binding; a REGISTER with Expires 0 then removes it.
+	out=$(python3 - "$(sip_front_port 1)" "$(sip_aor 1)" <<'PY'
+import socket, sys
+port, aor = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+me = s.getsockname()[1]
+def reg(cseq, expires):
+    return ("REGISTER sip:%s SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKrtx%d;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:%s>;tag=rt\r\n"
+            "To: <sip:%s>\r\n"
+            "Call-ID: rtx-%d@127.0.0.1\r\n"
+            "CSeq: %d REGISTER\r\n"
+            "Contact: <sip:rtx@127.0.0.1:%d>\r\n"
+            "Expires: %d\r\n"
+            "Content-Length: 0\r\n\r\n") % (aor.split("@")[1], me, cseq,
+            aor, aor, me, cseq, me, expires)
+def answer():
+    s.settimeout(10)
+    while True:
+        d = s.recv(65535).decode()
+        if not d.startswith("SIP/2.0 100 "):
+            return d
+def contacts(d):
+    return sorted(l for l in d.split("\r\n") if l.lower().startswith("contact:"))
+first = reg(1, 300).encode()
+s.sendto(first, ("127.0.0.1", port))
+a1 = answer()
+import time
+time.sleep(1)
+s.sendto(first, ("127.0.0.1", port))
+a2 = answer()
+s.sendto(reg(2, 0).encode(), ("127.0.0.1", port))
+a3 = answer()
+print(a1.split("\r\n")[0], len(contacts(a1)), "rtx@127.0.0.1:%d" % me in a1)
+print(a2.split("\r\n")[0], len(contacts(a2)), "rtx@127.0.0.1:%d" % me in a2)
+print(a3.split("\r\n")[0], len(contacts(a3)))
+PY
+)
+	echo "$out"
+	[ "$(sed -n 1p <<<"$out")" = "SIP/2.0 200 OK 1 True" ]
+	[ "$(sed -n 2p <<<"$out")" = "SIP/2.0 200 OK 1 True" ]
+	[ "$(sed -n 3p <<<"$out")" = "SIP/2.0 200 OK 0" ]
+	# Nothing lingers for them (a finished transaction is freed at the
+	# front's next 100 ms tick).
+	sleep 0.5
+	[ "$(jq .stats.transactions <<<"$(sip_status 1)")" -eq 0 ]
+	[ "$(jq '.bindings | length' <<<"$(sip_status 1)")" -eq 0 ]
+}
+
 @test "refusals: REGISTER of another node's AOR is 403; INVITE to an unregistered AOR is 404" {
 	local st
 	sip_overlay 3
