@@ -869,11 +869,16 @@ static int
 media_ice(const json_t *j, p2p_ice_cfg *ice)
 {
 	const json_t *stun = json_object_get(j, "stun"), *t;
+	const char *lip;
 	size_t i;
 
 	memset(ice, 0, sizeof(*ice));
 	if (!json_is_object(j))
 		return 0;
+	/* host candidates where the node's own agents have theirs */
+	lip = json_string_value(json_object_get(j, "local_ip"));
+	if (lip != NULL && strlen(lip) < sizeof(ice->local_ip))
+		memcpy(ice->local_ip, lip, strlen(lip) + 1);
 	if (json_is_object(stun) && json_string_value(json_object_get(stun,
 	    "address")) != NULL) {
 		snprintf(ice->stun.host, sizeof(ice->stun.host), "%s",

@@ -393,7 +393,8 @@ ice_servers_json(p2p_node *n)
 		json_array_append_new(turn, json_pack("{s:s,s:i,s:s,s:s}",
 		    "address", c.turn[i].host, "port", (int)c.turn[i].port,
 		    "username", c.turn[i].user, "password", c.turn[i].pass));
-	return json_pack("{s:o,s:o}", "stun", stun, "turn", turn);
+	return json_pack("{s:o,s:o,s:s}", "stun", stun, "turn", turn,
+	    "local_ip", c.local_ip);
 }
 
 static ice_attach *

@@ -1342,10 +1342,9 @@ ice_start(p2p_ua *ua, struct call *c, int controlling)
 	    (ua->icectx = p2p_ice_ctx_new(ua->loop, err, sizeof(err))) == NULL)
 		return -1;
 	cfg.controlling = controlling;
-	/* Candidates on every interface: the signalling address is often
-	 * the loopback (the node's front beside the phone), which reaches
-	 * neither a STUN server nor the other phone. */
-	cfg.local_ip[0] = '\0';
+	/* (cfg.local_ip as configured: not the signalling address, often
+	 * the loopback of the node's front beside the phone, which reaches
+	 * neither a STUN server nor the other phone) */
 	if ((c->ice = p2p_ice_new(ua->icectx, &cfg, &ice_cbs, c, err,
 	    sizeof(err))) == NULL)
 		return -1;
@@ -2927,6 +2926,11 @@ p2p_ua_hangup(p2p_ua *ua)
 	case C_RINGING_IN:
 		return p2p_ua_reject(ua, 603);
 	case C_CALLING:
+		if (c->invite_wait) {
+			/* still gathering ICE candidates: nothing was sent */
+			call_fail(ua, 487, "Request Terminated", 0);
+			return 0;
+		}
 		if (c->cancel_wanted)
 			return 0;
 		c->cancel_wanted = 1;

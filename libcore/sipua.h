@@ -129,8 +129,9 @@ typedef struct p2p_ua_config {
 	int tls;
 	const char *tls_ca;
 	/* Media over ICE (RFC 8445; candidates in the SDP, RFC 8839) with
-	 * these STUN and TURN servers; NULL: RTP straight to the address
-	 * of the peer's SDP. controlling and local_ip are the agent's. */
+	 * these STUN and TURN servers, host candidates on local_ip (""
+	 * for every interface); NULL: RTP straight to the address of the
+	 * peer's SDP. controlling is the agent's own. */
 	const p2p_ice_cfg *ice;
 	p2p_ua_cb cb;
 	void *user;

@@ -330,6 +330,40 @@ PY
 	awk '{ exit !($2 > 0.9) }' <<<"$c"
 }
 
+@test "p2p-call in an ICE overlay on 127.0.0.1: a dial hung up while candidates are gathered sends no INVITE; a call takes an ICE pair on the nodes' address" {
+	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
+	local dead apid
+	# A STUN server that never answers: gathering takes seconds.
+	dead=$(sip_free_udp_port)
+	sip_overlay 2 --ice --stun "127.0.0.1:$dead"
+	[ "$(sip_status 1 | jq -r '.media_ice.local_ip')" = 127.0.0.1 ]
+	sip_chirp "$NT_DIR/a.wav" 2 200-3400
+	call_start answer 1 answer --json --play "$NT_DIR/a.wav"
+	apid=$CALL_PID
+	call_wait_event answer registered 30 "$apid"
+	sip_lookup_wait 0 "$(sip_aor 1)" 30
+
+	# --timeout 1: given up before the INVITE could go out.
+	run p2p-call --dir "$(node_dir 0)" --timeout 1 --json dial \
+	    "$(sip_aor 1)"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(grep '"event":"failed"' <<<"$output" | jq .status)" -eq 487 ]
+	sleep 1
+	! grep -q '"event":"incoming"' "$NT_DIR/answer.events"
+
+	# A call: the pair is between the two phones' host candidates on
+	# 127.0.0.1, where the nodes listen (not the machine's other
+	# interfaces), and the audio arrives over it.
+	call_start dial 0 dial "$(sip_aor 1)" --duration 2 --json
+	call_wait_event dial media 60 "$CALL_PID"
+	[[ "$(jq -r 'select(.event == "media") | .ice_pair' \
+	    "$NT_DIR/dial.events")" =~ ^host\ 127\.0\.0\.1:[0-9]+\ -\>\ host\ 127\.0\.0\.1:[0-9]+$ ]]
+	call_wait_event dial ended 30 "$CALL_PID"
+	[ "$(jq -s 'map(select(.event == "ended"))[0].rtp_received' \
+	    "$NT_DIR/dial.events")" -ge 50 ]
+}
+
 @test "p2p-call --tcp: a message from a UDP phone and a call from a TCP phone, both through the fronts, audio both ways" {
 	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
 	sip_overlay 3
