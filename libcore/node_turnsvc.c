@@ -31,8 +31,11 @@
  * peers, and the whole ring of a small overlay is covered in one round
  * (the walk stops when it comes back to its first peer). The first
  * round starts TURNSVC_SETTLE_MS after the node is in, when the values
- * it took over at its join have come from their former owner. A round
- * sends at most TURNSVC_FIND_TRIES Finds; a round that finds nothing is
+ * it took over at its join have come from their former owner, and once
+ * no Attach to a neighbor it was told of is under way (at most
+ * TURNSVC_SETTLE_MAX_MS after it is in): until then it knows only the
+ * admitting peer and takes itself for the owner of most of the ring.
+ * A round sends at most TURNSVC_FIND_TRIES Finds; one that finds nothing is
  * repeated after 5 s, doubling up to 5 minutes; one that finds a server
  * is repeated every TURNSVC_REDISCOVER_MS, to learn of others and let
  * withdrawn ones go. At most P2P_ICE_MAX_TURN servers are kept, each
@@ -72,6 +75,7 @@
 #define TURNSVC_RETRY_MAX_MS	300000ull
 #define TURNSVC_FIND_TRIES	8
 #define TURNSVC_SETTLE_MS	2000ull		/* first round after a join */
+#define TURNSVC_SETTLE_MAX_MS	12000ull	/* ... once its links are up */
 #define TURNSVC_REDISCOVER_MS	600000ull
 #define TURNSVC_MAX_ADV		20		/* the kind's iteration cap */
 
@@ -112,6 +116,8 @@ struct turnsvc_state {
 	int discover;
 	int was_in;		/* in the ring (a client: attached) at the
 				 * last tick */
+	int settled;		/* the first round since then has started */
+	uint64_t in_since;
 	int busy;		/* a round is under way */
 	unsigned tries;		/* Finds left in this round */
 	int walking;		/* next Find at walk_rid, not at random */
@@ -620,21 +626,34 @@ turnsvc_tick(p2p_node *n, uint64_t now)
 	if (s == NULL)
 		return;
 	if (!in_overlay(n)) {
-		s->was_in = 0;
+		s->was_in = s->settled = 0;
 		return;
 	}
 	if (!s->was_in) {
 		/* Just in: the values this node now owns are on their way
 		 * from their former owner. */
 		s->was_in = 1;
+		s->in_since = now;
 		if (s->disc_next_ms < now + TURNSVC_SETTLE_MS)
 			s->disc_next_ms = now + TURNSVC_SETTLE_MS;
+	}
+	if (s->discover && !s->busy && !s->settled &&
+	    now >= s->disc_next_ms && n->nattach > 0 &&
+	    now < s->in_since + TURNSVC_SETTLE_MAX_MS) {
+		/* Attaches to the neighbors it was told of are under way
+		 * (with ICE they take a while): until they are up its view
+		 * of who owns what is the admitting peer's alone, and
+		 * it would answer Finds for ranges that are not its own. */
+		s->disc_next_ms = now + 250;
+		return;
 	}
 	for (size_t i = 0; i < s->nadv; i++)
 		if (!s->adv[i].inflight && now >= s->adv[i].next_ms)
 			(void)adv_store(n, i, 0);
-	if (s->discover && !s->busy && now >= s->disc_next_ms)
+	if (s->discover && !s->busy && now >= s->disc_next_ms) {
+		s->settled = 1;
 		round_start(n);
+	}
 }
 
 uint64_t
@@ -739,8 +758,8 @@ m_turn(p2p_ctl_req *req, json_t *params, void *user)
 	}
 	p2p_ctl_reply(req, json_pack("{s:o,s:o,s:b,s:o,s:I,s:I,s:I,s:I,s:I}",
 	    "turn_service", n->opts.turn_service != NULL ?
-	    json_string(s->addr_str) : json_null(), "advertised", adv, "discovery", s->discover,
-	    "discovered", found,
+	    json_string(s->addr_str) : json_null(), "advertised", adv,
+	    "discovery", s->discover, "discovered", found,
 	    "stores_ok", (json_int_t)s->stores_ok,
 	    "stores_failed", (json_int_t)s->stores_failed,
 	    "finds", (json_int_t)s->finds,

@@ -1217,6 +1217,7 @@ ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
 	struct call *c = arg;
 	p2p_ua *ua = c->ua;
 	p2p_sdp_ice *l = &c->local_ice;
+	p2p_ice_cand tmp[P2P_SDP_MAX_CANDS];
 	char err[128];
 	int pt;
 
@@ -1240,12 +1241,8 @@ ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
 	/* Incoming: the answer, with our candidates. The checks start when
 	 * it goes out (answer_now), as the caller's start when it arrives:
 	 * started now, they could fail while the phone rings. */
-	{
-		p2p_ice_cand tmp[P2P_SDP_MAX_CANDS];
-		pt = ice_cands(&c->offer.ice, ua->ice_cfg.overlay_link,
-		    tmp) == 0;
-	}
-	if (pt || p2p_sdp_answer(&c->offer, ua->ip, p2p_rtp_port(c->rtp), ua->pts,
+	if (ice_cands(&c->offer.ice, ua->ice_cfg.overlay_link, tmp) == 0 ||
+	    p2p_sdp_answer(&c->offer, ua->ip, p2p_rtp_port(c->rtp), ua->pts,
 	    ua->npts, c->sess_id, l, c->sdp, sizeof(c->sdp), &pt) != 0) {
 		/* nothing usable among the offer's candidates: plain RTP */
 		p2p_ice_free(c->ice);
@@ -1266,7 +1263,6 @@ ice_connected(p2p_ice *ice, p2p_dgram *d, void *arg)
 {
 	struct call *c = arg;
 	p2p_ua *ua = c->ua;
-
 	p2p_ua_event ev;
 	char pair[160];
 

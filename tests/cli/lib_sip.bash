@@ -195,6 +195,35 @@ print(s.getsockname()[1])
 s.close()'
 }
 
+# sip_free_baresip_port: a port P on 127.0.0.1 that baresip can listen
+# on: free a moment ago for UDP and TCP, and P + 1 for TCP too (its
+# SIP/TLS transport takes the next port).
+sip_free_baresip_port() {
+	"${SIP_EXEC[@]}" python3 -c 'import socket
+for _ in range(200):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    p = u.getsockname()[1]
+    ok = p < 65535
+    held = [u]
+    for port in (p, p + 1):
+        if not ok:
+            break
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        held.append(t)
+        try:
+            t.bind(("127.0.0.1", port))
+        except OSError:
+            ok = False
+    for x in held:
+        x.close()
+    if ok:
+        print(p)
+        break
+else:
+    raise SystemExit("no free port")'
+}
+
 # sip_wait_udp PORT [SECONDS]: wait until something listens on UDP
 # 127.0.0.1:PORT.
 sip_wait_udp() {
@@ -468,7 +497,7 @@ baresip_start() {
 	local transp=${6:-udp} cafile=${7:-} uparam=
 	d=$NT_DIR/baresip-$name
 	mkdir -p "$d"
-	port=$(sip_free_udp_port)
+	port=$(sip_free_baresip_port)
 	if [ -z "$wav" ]; then
 		wav=$d/source.wav
 		sox -n -r 8000 -c 1 -b 16 "$wav" synth 5 sine 300-3000 \

@@ -99,7 +99,8 @@ start_overlay() {
 	    jq -e '.turn_service == null and (.advertised | length) == 0'
 }
 
-@test "turn: a lone advertisement is found in the first round: the Finds walk the ring" {
+@test "turn: a lone advertisement is found in a joining node's first round: the Finds walk the ring" {
+	local i
 	# One value in a ring of 6: a Find at a random Resource-ID alone
 	# would miss it most of the time; walking on from each answering
 	# peer to the next covers the ring within a round of 8 Finds.
@@ -107,14 +108,17 @@ start_overlay() {
 	    --turn-density 1
 	node_start 0 "" --turn-service "$TURN_ADDR"
 	wait_turn 0 '[.advertised[] | select(.stored)] | length == 1'
-	for i in 1 2 3 4 5; do
+	for i in 1 2; do
 		node_start "$i" "${NT_NODE_ADDR[0]}"
 	done
 	node_wait_ring 120
-	for i in 1 2 3 4 5; do
+	# Each newcomer's first round (once its links to the neighbors it
+	# was told of are up) finds it, in at most 8 Finds.
+	for i in 3 4 5; do
+		node_start "$i" "${NT_NODE_ADDR[0]}"
 		wait_turn "$i" "any(.discovered[]; .offered_by == \"${NT_NODE_ID[0]}\")" 60
 		p2p-node turn --json --dir "$(node_dir "$i")" >"$NT_DIR/t$i"
-		jq -e '.counters.finds <= 8' "$NT_DIR/t$i" ||
+		jq -e '.finds >= 1 and .finds <= 8' "$NT_DIR/t$i" ||
 		    { cat "$NT_DIR/t$i"; false; }
 		! grep -q "no TURN server found" "$(node_log "$i")"
 	done
