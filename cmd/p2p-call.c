@@ -863,6 +863,14 @@ split_hostport(const char *s, char *ip, size_t iplen, uint16_t *port,
 	return 0;
 }
 
+/* A port number as the node gives it: an integer 1..65535. */
+static int
+port_ok(const json_t *j)
+{
+	return json_is_integer(j) && json_integer_value(j) >= 1 &&
+	    json_integer_value(j) <= 65535;
+}
+
 /* The node's "media_ice" (JSON null when the overlay runs no ICE): its
  * STUN and TURN servers, for the calls' ICE agents. 1 when there are. */
 static int
@@ -880,7 +888,7 @@ media_ice(const json_t *j, p2p_ice_cfg *ice)
 	if (lip != NULL && strlen(lip) < sizeof(ice->local_ip))
 		memcpy(ice->local_ip, lip, strlen(lip) + 1);
 	if (json_is_object(stun) && json_string_value(json_object_get(stun,
-	    "address")) != NULL) {
+	    "address")) != NULL && port_ok(json_object_get(stun, "port"))) {
 		snprintf(ice->stun.host, sizeof(ice->stun.host), "%s",
 		    json_string_value(json_object_get(stun, "address")));
 		ice->stun.port = (uint16_t)json_integer_value(
@@ -896,7 +904,7 @@ media_ice(const json_t *j, p2p_ice_cfg *ice)
 		    "password"));
 
 		if (ice->nturn >= P2P_ICE_MAX_TURN || a == NULL || u == NULL ||
-		    p == NULL)
+		    p == NULL || !port_ok(json_object_get(t, "port")))
 			continue;
 		snprintf(ts->host, sizeof(ts->host), "%s", a);
 		ts->port = (uint16_t)json_integer_value(json_object_get(t,
