@@ -1210,25 +1210,21 @@ own_socket_cand(p2p_ua *ua, struct call *c, p2p_sdp_cand *out)
 	snprintf(out->type, sizeof(out->type), "host");
 }
 
+/*
+ * Gathering is over, with candidates (ice: the agent's, in c->local_ice)
+ * or without (the call goes on without ICE): an outgoing call sends the
+ * INVITE it held back; an incoming one makes its answer, and sends it if
+ * the user answered meanwhile. The checks start when the answer goes out
+ * (answer_now), as the caller's start when it arrives: started now, they
+ * could fail while the phone rings.
+ */
 static void
-ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
-    const p2p_ice_cand *cands, size_t ncands, void *arg)
+gather_done(p2p_ua *ua, struct call *c, int ice)
 {
-	struct call *c = arg;
-	p2p_ua *ua = c->ua;
-	p2p_sdp_ice *l = &c->local_ice;
 	p2p_ice_cand tmp[P2P_SDP_MAX_CANDS];
-	char err[128];
+	char err[160];
 	int pt;
 
-	memset(l, 0, sizeof(*l));
-	snprintf(l->ufrag, sizeof(l->ufrag), "%s", ufrag);
-	snprintf(l->pwd, sizeof(l->pwd), "%s", pwd);
-	for (size_t i = 0; i < ncands && l->ncands < P2P_SDP_MAX_CANDS - 1;
-	    i++)
-		if (cand_to_sdp(&cands[i], &l->cands[l->ncands]) == 0)
-			l->ncands++;
-	own_socket_cand(ua, c, &l->cands[l->ncands++]);
 	c->gathered = 1;
 	if (c->outgoing) {
 		if (c->invite_wait) {
@@ -1238,24 +1234,41 @@ ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
 		}
 		return;
 	}
-	/* Incoming: the answer, with our candidates. The checks start when
-	 * it goes out (answer_now), as the caller's start when it arrives:
-	 * started now, they could fail while the phone rings. */
-	if (ice_cands(&c->offer.ice, ua->ice_cfg.overlay_link, tmp) == 0 ||
-	    p2p_sdp_answer(&c->offer, ua->ip, p2p_rtp_port(c->rtp), ua->pts,
-	    ua->npts, c->sess_id, l, c->sdp, sizeof(c->sdp), &pt) != 0) {
-		/* nothing usable among the offer's candidates: plain RTP */
+	if (ice && (ice_cands(&c->offer.ice, ua->ice_cfg.overlay_link,
+	    tmp) == 0 || p2p_sdp_answer(&c->offer, ua->ip,
+	    p2p_rtp_port(c->rtp), ua->pts, ua->npts, c->sess_id,
+	    &c->local_ice, c->sdp, sizeof(c->sdp), &pt) != 0)) {
+		/* nothing usable among the offer's candidates */
 		p2p_ice_free(c->ice);
 		c->ice = NULL;
-		if (p2p_sdp_answer(&c->offer, ua->ip, p2p_rtp_port(c->rtp),
-		    ua->pts, ua->npts, c->sess_id, NULL, c->sdp,
-		    sizeof(c->sdp), &pt) != 0)
-			c->sdp[0] = '\0';
+		ice = 0;
 	}
+	if (!ice && p2p_sdp_answer(&c->offer, ua->ip, p2p_rtp_port(c->rtp),
+	    ua->pts, ua->npts, c->sess_id, NULL, c->sdp, sizeof(c->sdp),
+	    &pt) != 0)
+		c->sdp[0] = '\0';	/* plain RTP, or nothing to answer */
 	if (c->answer_wait) {
 		c->answer_wait = 0;
 		(void)answer_now(ua, c);
 	}
+}
+
+static void
+ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
+    const p2p_ice_cand *cands, size_t ncands, void *arg)
+{
+	struct call *c = arg;
+	p2p_sdp_ice *l = &c->local_ice;
+
+	memset(l, 0, sizeof(*l));
+	snprintf(l->ufrag, sizeof(l->ufrag), "%s", ufrag);
+	snprintf(l->pwd, sizeof(l->pwd), "%s", pwd);
+	for (size_t i = 0; i < ncands && l->ncands < P2P_SDP_MAX_CANDS - 1;
+	    i++)
+		if (cand_to_sdp(&cands[i], &l->cands[l->ncands]) == 0)
+			l->ncands++;
+	own_socket_cand(c->ua, c, &l->cands[l->ncands++]);
+	gather_done(c->ua, c, 1);
 }
 
 static void
@@ -1292,23 +1305,7 @@ ice_failed(p2p_ice *ice, const char *why, void *arg)
 	p2p_ice_free(c->ice);
 	c->ice = NULL;
 	if (!c->gathered) {
-		/* No candidates: the call goes on without ICE. */
-		c->gathered = 1;
-		if (c->outgoing && c->invite_wait) {
-			c->invite_wait = 0;
-			if (send_invite(ua, c, err, sizeof(err)) != 0)
-				call_fail(ua, 500, err, 0);
-		} else if (!c->outgoing) {
-			int pt;
-			if (p2p_sdp_answer(&c->offer, ua->ip,
-			    p2p_rtp_port(c->rtp), ua->pts, ua->npts,
-			    c->sess_id, NULL, c->sdp, sizeof(c->sdp), &pt) != 0)
-				c->sdp[0] = '\0';
-			if (c->answer_wait) {
-				c->answer_wait = 0;
-				(void)answer_now(ua, c);
-			}
-		}
+		gather_done(ua, c, 0);	/* no candidates: no ICE */
 		return;
 	}
 	/* Checks failed: no media path. (Before the answer, only the
