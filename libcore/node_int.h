@@ -101,6 +101,7 @@ enum join_state {
 	JOIN_BOOTSTRAP,		/* connecting to a bootstrap node */
 	JOIN_ATTACH,		/* Attach to our own id + 1 sent */
 	JOIN_UPDATE,		/* waiting for the admitting peer's Update */
+	JOIN_NEIGHBORS,		/* Attaching to the neighbors it named */
 	JOIN_JOIN,		/* Join sent */
 	JOIN_DONE,		/* in the ring */
 };
@@ -177,6 +178,9 @@ typedef struct p2p_node {
 				   peer it stays attached to) */
 	uint64_t join_deadline_ms;
 	unsigned join_attempts;
+	/* JOIN_NEIGHBORS: the neighbors the Join waits for */
+	p2p_id join_wait[2 * P2P_CHORD_MAX_NEIGHBORS];
+	size_t njoin_wait;
 	size_t next_bootstrap;
 	p2p_txn_table txns;
 	p2p_link *links;

@@ -32,6 +32,7 @@
 #include <openssl/rand.h>
 
 #define JOIN_TIMEOUT_MS		10000
+#define JOIN_NEIGHBORS_MS	10000	/* the most the Join waits for them */
 #define ATTACH_PENDING_MS	10000
 #define FINGER_ATTACHES		16	/* at join, at most this many */
 #define UPDATE_ATTACHES		8	/* finger suggestions per Update */
@@ -204,6 +205,7 @@ typedef struct attach_ctx {
 } attach_ctx;
 
 static void send_join(p2p_node *n);
+static void join_if_neighbors(p2p_node *n);
 
 static void
 attach_answer(p2p_node *n, void *user, enum p2p_txn_status st,
@@ -238,9 +240,19 @@ attach_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 		node_log(n, NLOG_INFO, "admitting peer is %s",
 		    node_id_short(&who->node, id));
 		/* Its Update can overtake this answer (it comes straight
-		 * over the new link, the answer back along the route). */
-		if (p2p_chord_knows(&n->chord, &who->node))
-			send_join(n);
+		 * over the new link, the answer back along the route): the
+		 * Join then waits for the Attaches that Update started. */
+		if (p2p_chord_knows(&n->chord, &who->node)) {
+			n->njoin_wait = 0;
+			for (size_t i = 0; i < n->nattach &&
+			    i < sizeof(n->join_wait) / sizeof(n->join_wait[0]);
+			    i++)
+				n->join_wait[n->njoin_wait++] =
+				    n->attach[i].peer;
+			n->join = JOIN_NEIGHBORS;
+			n->join_deadline_ms = node_now(n) + JOIN_NEIGHBORS_MS;
+			join_if_neighbors(n);
+		}
 	}
 }
 
@@ -475,6 +487,35 @@ join_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 	store_ring_changed(n);
 }
 
+/*
+ * JOIN_NEIGHBORS: the Join goes to the admitting peer once each neighbor
+ * its Update named is in the routing table, or its Attach is over
+ * without a link (refused, unanswered, expired). Until then this node
+ * knows too few peers to tell its own range: with the admitting peer
+ * alone it would take itself for the owner of most of the ring.
+ */
+static void
+join_if_neighbors(p2p_node *n)
+{
+	uint64_t now = node_now(n);
+
+	if (n->join != JOIN_NEIGHBORS)
+		return;
+	for (size_t i = 0; i < n->njoin_wait; i++) {
+		const p2p_id *id = &n->join_wait[i];
+		const peer_until *pa;
+
+		if (p2p_chord_knows(&n->chord, id))
+			continue;
+		if (link_by_peer(n, id) != NULL)
+			return;		/* its Update is on the way */
+		pa = peer_find(n->attach, n->nattach, id);
+		if (pa != NULL && pa->until_ms > now)
+			return;		/* still attaching */
+	}
+	send_join(n);
+}
+
 static void
 send_join(p2p_node *n)
 {
@@ -704,11 +745,23 @@ on_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		attach_node(n, &who->node, &res->attach[i]);
 	for (size_t i = 0; i < res->nfinger && i < UPDATE_ATTACHES; i++)
 		attach_node(n, &who->node, &res->finger[i]);
-	free(res);
 	if (n->join == JOIN_UPDATE && p2p_id_eq(&who->node, &n->admitting)) {
-		send_join(n);
+		/* s10.5: the neighbors it names first, then the Join. */
+		memcpy(n->join_wait, res->attach,
+		    res->nattach * sizeof(res->attach[0]));
+		n->njoin_wait = res->nattach;
+		n->join = JOIN_NEIGHBORS;
+		n->join_deadline_ms = node_now(n) + JOIN_NEIGHBORS_MS;
+		free(res);
+		if (n->njoin_wait > 0)
+			node_log(n, NLOG_INFO, "Join waits for %zu neighbor "
+			    "Attach%s", n->njoin_wait,
+			    n->njoin_wait == 1 ? "" : "es");
+		join_if_neighbors(n);
 		return;
 	}
+	free(res);
+	join_if_neighbors(n);
 	after_change(n, flags, &who->node);
 }
 
@@ -1043,6 +1096,16 @@ topo_tick(p2p_node *n, uint64_t now)
 			i++;
 	}
 	if (!joined(n)) {
+		if (n->join == JOIN_NEIGHBORS) {
+			if (now >= n->join_deadline_ms) {
+				node_log(n, NLOG_INFO, "neighbor Attaches not "
+				    "complete: Join sent without them");
+				send_join(n);
+			}
+			else
+				join_if_neighbors(n);
+			return;
+		}
 		if (now >= n->join_deadline_ms) {
 			for (p2p_link *l = n->links; l != NULL; l = l->next)
 				if (l->bootstrap)

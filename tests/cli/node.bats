@@ -90,6 +90,35 @@ teardown() {
 	node_ping_all 0 4
 }
 
+@test "ICE overlay: a newcomer is in the ring once linked to the neighbors its admitting peer named, and knows its range" {
+	local dead i s want
+	local -a ids
+	# A STUN server that never answers: each Attach gathers for seconds.
+	# A newcomer that sent its Join at once would be "joined" while it
+	# knew its admitting peer alone, taking most of the ring for its own.
+	dead=$(python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+	node_overlay 5 --ice --stun "127.0.0.1:$dead"
+	node_start 0
+	for i in 1 2 3; do
+		node_start "$i" "${NT_NODE_ADDR[0]}"
+	done
+	node_wait_ring 120
+	node_start 4 "${NT_NODE_ADDR[0]}"
+	s=$(node_status 4)
+	mapfile -t ids < <(printf '%s\n' "${NT_NODE_ID[@]}" | LC_ALL=C sort)
+	for ((i = 0; i < 5; i++)); do
+		[ "${ids[$i]}" = "${NT_NODE_ID[4]}" ] && want=${ids[$(((i + 4) % 5))]}
+	done
+	jq -c '{state, predecessors, successors}' <<<"$s"
+	[ "$(jq -r '.predecessors[0] // ""' <<<"$s")" = "$want" ]
+	grep -q "Join waits for" "$(node_log 4)"
+	node_wait_ring 120
+	node_ping_all 4
+}
+
 @test "25 nodes: the ring converges" {
 	node_overlay 25
 	node_start_all 25
