@@ -198,12 +198,17 @@ int p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
  * As p2p_rtp_start, over path (an ICE agent's selected pair, dgram.h)
  * instead of the session's own socket, which then stays unused. The
  * session becomes the path's user and closes it in p2p_rtp_free; if the
- * path's owner loses it, sending and receiving just stop carrying
- * anything. 0, or -1 (bad pt or rate, memory, already started).
+ * path's owner loses it, sending and receiving stop carrying anything
+ * (see p2p_rtp_on_path_gone). 0, or -1 (bad pt or rate, memory, already started).
  */
 int p2p_rtp_start_path(p2p_rtp *r, p2p_dgram *path, int pt,
     const p2p_pcm *play, void (*on_play_done)(p2p_rtp *r, void *user),
     void *user);
+/* After p2p_rtp_start_path: on_gone (with the start's user) is called
+ * once if the path's owner loses the path (ICE consent lost, say); the
+ * session then carries nothing more. It may call p2p_rtp_free. */
+void p2p_rtp_on_path_gone(p2p_rtp *r,
+    void (*on_gone)(p2p_rtp *r, const char *why, void *user));
 /* The samples received so far (8000 Hz); valid until the next loop
  * iteration (a packet may grow the buffer) or, after p2p_rtp_stop, until
  * p2p_rtp_free. */

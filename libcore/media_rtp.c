@@ -49,6 +49,7 @@ struct p2p_rtp {
 	int16_t *play;
 	size_t nplay;
 	void (*on_play_done)(p2p_rtp *, void *);
+	void (*on_path_gone)(p2p_rtp *, const char *, void *);
 	void *user;
 	uint64_t t0;		/* uv_hrtime of frame 0 */
 	uint64_t frame;		/* next frame to send */
@@ -265,8 +266,16 @@ path_gone(p2p_dgram *d, const char *why, void *arg)
 {
 	p2p_rtp *r = arg;
 
-	(void)why;
 	r->path = NULL;		/* the owner has ended it */
+	if (r->on_path_gone != NULL && !r->freeing)
+		r->on_path_gone(r, why, r->user);	/* may free r */
+}
+
+void
+p2p_rtp_on_path_gone(p2p_rtp *r,
+    void (*on_gone)(p2p_rtp *r, const char *why, void *user))
+{
+	r->on_path_gone = on_gone;
 }
 
 static void
@@ -360,9 +369,9 @@ start_common(p2p_rtp *r, int pt, const p2p_pcm *play,
 	}
 	r->started = r->receiving = 1;
 	r->pt = pt;
+	r->user = user;
 	if (play != NULL) {
 		r->on_play_done = on_play_done;
-		r->user = user;
 		r->sending = 1;
 		r->t0 = uv_hrtime();
 		r->frame = 0;

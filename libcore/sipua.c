@@ -1271,6 +1271,37 @@ ice_gathered(p2p_ice *ice, const char *ufrag, const char *pwd,
 	gather_done(c->ua, c, 1);
 }
 
+/*
+ * The selected pair is lost (ICE consent freshness, RFC 7675: the peer
+ * stopped answering its checks). Before the media starts on it the call
+ * goes on and the media, once answered, go as plain RTP; a call whose
+ * media run on it is over: BYE, and ENDED with the reason.
+ */
+static void
+path_lost_early(p2p_dgram *d, const char *why, void *arg)
+{
+	struct call *c = arg;
+
+	(void)d; (void)why;
+	c->path = NULL;		/* its owner has let it go */
+}
+
+static void
+media_lost(p2p_rtp *r, const char *why, void *arg)
+{
+	struct call *c = arg;
+	p2p_ua *ua = c->ua;
+	char err[160];
+
+	(void)r;
+	if (ua->call != c)
+		return;
+	snprintf(err, sizeof(err), "no media path: %s", why);
+	if (c->state == C_TALKING)
+		send_bye(ua, c);
+	call_end(ua, err, 0);
+}
+
 static void
 ice_connected(p2p_ice *ice, p2p_dgram *d, void *arg)
 {
@@ -1282,6 +1313,8 @@ ice_connected(p2p_ice *ice, p2p_dgram *d, void *arg)
 	snprintf(pair, sizeof(pair), "%s", p2p_ice_pair(ice));
 	c->ice = NULL;		/* the path owns the agent now */
 	c->path = d;
+	d->on_gone = path_lost_early;
+	d->arg = c;
 	memset(&ev, 0, sizeof(ev));
 	ev.type = P2P_UA_MEDIA;
 	ev.reason = pair;
@@ -1356,8 +1389,9 @@ media_path(p2p_ua *ua, struct call *c)
 	if (c->path_rtp)
 		return 0;
 	if (p2p_rtp_start_path(c->rtp, c->path, c->pt, ua->play, NULL,
-	    NULL) != 0)
+	    c) != 0)
 		return -1;
+	p2p_rtp_on_path_gone(c->rtp, media_lost);
 	c->path = NULL;		/* the session owns it now */
 	c->path_rtp = 1;
 	return 0;

@@ -364,6 +364,31 @@ PY
 	    "$NT_DIR/dial.events")" -ge 50 ]
 }
 
+@test "p2p-call in an ICE overlay: a callee killed mid-call is noticed by ICE consent freshness; the caller sends BYE and ends" {
+	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
+	local apid dpid
+	sip_overlay 2 --ice
+	sip_chirp "$NT_DIR/a.wav" 1 200-3400
+	call_start answer 1 answer --json --play "$NT_DIR/a.wav"
+	apid=$CALL_PID
+	call_wait_event answer registered 30 "$apid"
+	sip_lookup_wait 0 "$(sip_aor 1)" 30
+	call_start dial 0 dial "$(sip_aor 1)" --duration 600 --json
+	dpid=$CALL_PID
+	call_wait_event dial media 60 "$dpid"
+	call_wait_event answer media 30 "$apid"
+	# The callee's phone dies without a word: its checks stop being
+	# answered, and after RFC 7675's 30 s the caller's pair is lost.
+	kill -KILL "$apid"
+	call_wait_event dial ended 90 "$dpid"
+	cat "$NT_DIR/dial.events"
+	[[ "$(jq -r 'select(.event == "ended") | .reason' \
+	    "$NT_DIR/dial.events")" == "no media path: ICE consent lost" ]]
+	node_wait_exit "$dpid" 20
+	[ "$NT_EXIT" -eq 1 ]
+	grep -q "sip: BYE " "$(node_log 0)"
+}
+
 @test "p2p-call --tcp: a message from a UDP phone and a call from a TCP phone, both through the fronts, audio both ways" {
 	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
 	sip_overlay 3

@@ -1312,6 +1312,7 @@ struct twin {
 	p2p_dgram d;
 	struct twin *other;
 	int closed;
+	int gone;		/* its owner lost it: it delivers no more */
 	size_t sent;
 };
 
@@ -1321,7 +1322,7 @@ twin_send(p2p_dgram *d, const uint8_t *buf, size_t len)
 	struct twin *t = d->impl;
 
 	t->sent++;
-	if (t->other->closed)
+	if (t->other->closed || t->other->gone || t->gone)
 		return -1;
 	p2p_dgram_deliver(&t->other->d, buf, len);
 	return 0;
@@ -1381,6 +1382,86 @@ test_rtp_path(void **state)
 	p2p_rtp_free(c.b);
 	assert_int_equal(ta.closed, 1);
 	assert_int_equal(tb.closed, 1);
+	call_close(&loop, &c, &pa, &pb);
+}
+
+struct gone_seen {
+	struct call *c;
+	int n;
+	char why[64];
+	uint64_t received;	/* by the session when it heard */
+};
+
+/* The user's answer to a lost path: note it, end the session. */
+static void
+seen_gone(p2p_rtp *r, const char *why, void *user)
+{
+	struct gone_seen *g = user;
+	p2p_rtp_stats st;
+
+	g->n++;
+	snprintf(g->why, sizeof(g->why), "%s", why);
+	p2p_rtp_get_stats(r, &st);
+	g->received = st.received;
+	p2p_rtp_free(r);
+	g->c->a = NULL;
+	g->c->done++;	/* as if it had played out */
+}
+
+/* The owner of a's path loses it 200 ms in (as ICE does when consent is
+ * lost): it says so once, and does not hear from the path again. */
+static void
+lose_path(uv_timer_t *t)
+{
+	struct twin *tw = t->data;
+
+	tw->gone = 1;
+	tw->d.on_gone(&tw->d, "ICE consent lost", tw->d.arg);
+}
+
+/* A path lost under a session (one that only listens): the callback of
+ * p2p_rtp_on_path_gone runs once with the reason and the start's user,
+ * and may free the session, which then does not close the lost path;
+ * the other side plays on into nothing. */
+static void
+test_rtp_path_gone(void **state)
+{
+	uv_loop_t loop;
+	struct call c;
+	struct twin ta, tb;
+	struct gone_seen g;
+	uv_timer_t lose;
+	p2p_pcm pa, pb;
+	p2p_rtp_stats st;
+
+	(void)state;
+	call_init(&loop, &c, &pa, &pb);
+	twins(&ta, &tb);
+	memset(&g, 0, sizeof(g));
+	g.c = &c;
+	assert_int_equal(p2p_rtp_start_path(c.a, &ta.d, P2P_PT_PCMU, NULL,
+	    NULL, &g), 0);
+	p2p_rtp_on_path_gone(c.a, seen_gone);
+	assert_int_equal(p2p_rtp_start_path(c.b, &tb.d, P2P_PT_PCMA, &pb,
+	    on_done, &c), 0);
+	uv_timer_init(&loop, &lose);
+	lose.data = &ta;
+	uv_timer_start(&lose, lose_path, 200, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.why, "ICE consent lost");
+	assert_null(c.a);
+	assert_int_equal(ta.closed, 0);
+	assert_int_equal(c.done, 2);
+	/* a heard b for about 200 ms; b played on into nothing. */
+	assert_true(g.received >= 2 && g.received < 40);
+	assert_int_equal(ta.sent, 0);
+	assert_int_equal(tb.sent, 50);
+	p2p_rtp_get_stats(c.b, &st);
+	assert_int_equal(st.received, 0);
+	p2p_rtp_free(c.b);
+	assert_int_equal(tb.closed, 1);
+	uv_close((uv_handle_t *)&lose, NULL);
 	call_close(&loop, &c, &pa, &pb);
 }
 
@@ -1516,6 +1597,7 @@ main(void)
 		cmocka_unit_test(test_xcorr),
 		cmocka_unit_test(test_rtp_session),
 		cmocka_unit_test(test_rtp_path),
+		cmocka_unit_test(test_rtp_path_gone),
 		cmocka_unit_test(test_rtp_receive_rules),
 	};
 
