@@ -1101,8 +1101,7 @@ topo_tick(p2p_node *n, uint64_t now)
 				node_log(n, NLOG_INFO, "neighbor Attaches not "
 				    "complete: Join sent without them");
 				send_join(n);
-			}
-			else
+			} else
 				join_if_neighbors(n);
 			return;
 		}
