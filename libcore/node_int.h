@@ -232,6 +232,14 @@ typedef struct p2p_node {
 void node_log(p2p_node *n, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t node_now(p2p_node *n);
+/* Milliseconds from then to now, 0 when then is later: node_now moves on
+ * during a tick, so a time taken by the tick's own work (a message sent,
+ * a link made) can be later than the now the tick started with. */
+static inline uint64_t
+node_since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
 uint64_t node_wall_ms(void);
 void node_stop(p2p_node *n, const char *why);
 const char *node_id_short(const p2p_id *id, char buf[9]);

@@ -878,7 +878,7 @@ link_keepalive(p2p_node *n, uint64_t now)
 
 		if (!l->open || !l->has_peer)
 			continue;
-		if (now - l->last_rx_ms >= KEEPALIVE_DEAD_MS) {
+		if (node_since(now, l->last_rx_ms) >= KEEPALIVE_DEAD_MS) {
 			link_close(l, "keepalive: peer silent");
 			continue;
 		}
@@ -890,13 +890,13 @@ link_keepalive(p2p_node *n, uint64_t now)
 		 * like a routing table peer's; the peer leaves it open. */
 		if (!p2p_chord_knows(&n->chord, &l->peer) &&
 		    !client_is_uplink(n, l)) {
-			if (now - l->last_rx_ms >= unused_link_ms(l) &&
+			if (node_since(now, l->last_rx_ms) >= unused_link_ms(l) &&
 			    !l->client &&
 			    (n->join == JOIN_DONE || n->join == JOIN_ALONE))
 				link_close(l, "not in the routing table, unused");
 			continue;
 		}
-		if (now - l->last_rx_ms < keepalive_idle_ms(l) ||
+		if (node_since(now, l->last_rx_ms) < keepalive_idle_ms(l) ||
 		    l->ping_sent_ms != 0)
 			continue;
 		l->ping_sent_ms = now;

@@ -965,7 +965,12 @@ app_gone(sip_app *a, const char *reason)
 	sip_front *f = a->f;
 	int was_open = a->open;
 	p2p_id peer = a->peer;
+	char id[9];
 
+	if (was_open)
+		node_log(f->n, a->dtls != NULL ? NLOG_INFO : NLOG_DEBUG,
+		    "sip: connection with node %s closed: %s",
+		    node_id_short(&peer, id), reason != NULL ? reason : "-");
 	app_unlink(f, a);
 	app_destroy(a);
 	if (f->stopping)
@@ -2606,13 +2611,19 @@ on_response(sip_front *f, const sip_src *src, osip_message_t *m)
 {
 	sip_txn *t = txn_by_branch(f, p2p_sip_top_branch(m));
 	int code = m->status_code;
+	char a[64];
 
 	if (t == NULL || strcmp(m->cseq->method, t->method) != 0 ||
 	    !t->has_to) {
 		/* Stray, or the answer to a CANCEL we passed on. */
+		node_log(f->n, NLOG_DEBUG, "sip: %d to %s from %s: no "
+		    "transaction of ours", code, m->cseq->method,
+		    src_name(src, a, sizeof(a)));
 		osip_message_free(m);
 		return;
 	}
+	node_log(f->n, NLOG_DEBUG, "sip: %d to %s %s from %s", code,
+	    t->method, t->to_aor, src_name(src, a, sizeof(a)));
 	if (t->parent != 0) {
 		branch_response(f, t, src, m);
 		return;
@@ -2940,7 +2951,7 @@ sip_tick(p2p_node *n, uint64_t now)
 	for (sip_app *a = f->apps, *nx; a != NULL; a = nx) {
 		nx = a->next;
 		if (a->open && app_has_transport(a) &&
-		    now - a->last_ms > SIP_APP_IDLE_MS) {
+		    node_since(now, a->last_ms) > SIP_APP_IDLE_MS) {
 			app_close(a, "idle");
 		} else if (!a->open && !app_has_transport(a) &&
 		    now >= a->until_ms) {
