@@ -32,9 +32,10 @@
  * (the walk stops when it comes back to its first peer). The first
  * round starts TURNSVC_SETTLE_MS after the node is in, when the values
  * it took over at its join have come from their former owner, and once
- * no Attach to a neighbor it was told of is under way (at most
- * TURNSVC_SETTLE_MAX_MS after it is in): until then it knows only the
- * admitting peer and takes itself for the owner of most of the ring.
+ * no Attach it started is under way (at most TURNSVC_SETTLE_MAX_MS
+ * after it is in): the Join waited for the neighbors' Attaches, but for
+ * 10 s at most, and those to fingers may still run; a Find answered
+ * from a view still that partial could miss values.
  * A round sends at most TURNSVC_FIND_TRIES Finds; one that finds nothing is
  * repeated after 5 s, doubling up to 5 minutes; one that finds a server
  * is repeated every TURNSVC_REDISCOVER_MS, to learn of others and let
@@ -640,10 +641,9 @@ turnsvc_tick(p2p_node *n, uint64_t now)
 	if (s->discover && !s->busy && !s->settled &&
 	    now >= s->disc_next_ms && n->nattach > 0 &&
 	    now < s->in_since + TURNSVC_SETTLE_MAX_MS) {
-		/* Attaches to the neighbors it was told of are under way
-		 * (with ICE they take a while): until they are up its view
-		 * of who owns what is the admitting peer's alone, and
-		 * it would answer Finds for ranges that are not its own. */
+		/* Attaches are under way (with ICE they take a while):
+		 * until they are up its view of who owns what may still
+		 * lack peers. */
 		s->disc_next_ms = now + 250;
 		return;
 	}
