@@ -199,7 +199,8 @@ int p2p_rtp_start(p2p_rtp *r, const char *remote_ip, uint16_t remote_port,
  * instead of the session's own socket, which then stays unused. The
  * session becomes the path's user and closes it in p2p_rtp_free; if the
  * path's owner loses it, sending and receiving stop carrying anything
- * (see p2p_rtp_on_path_gone). 0, or -1 (bad pt or rate, memory, already started).
+ * (see p2p_rtp_on_path_gone). 0, or -1 (bad pt or rate, memory, already
+ * started).
  */
 int p2p_rtp_start_path(p2p_rtp *r, p2p_dgram *path, int pt,
     const p2p_pcm *play, void (*on_play_done)(p2p_rtp *r, void *user),

@@ -22,7 +22,8 @@
 static const char *const join_names[] = {
 	[JOIN_ALONE] = "alone", [JOIN_BOOTSTRAP] = "bootstrapping",
 	[JOIN_ATTACH] = "attaching", [JOIN_UPDATE] = "updating",
-	[JOIN_NEIGHBORS] = "neighbors", [JOIN_JOIN] = "joining", [JOIN_DONE] = "joined",
+	[JOIN_NEIGHBORS] = "neighbors", [JOIN_JOIN] = "joining",
+	[JOIN_DONE] = "joined",
 };
 
 static json_t *

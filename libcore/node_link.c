@@ -890,8 +890,8 @@ link_keepalive(p2p_node *n, uint64_t now)
 		 * like a routing table peer's; the peer leaves it open. */
 		if (!p2p_chord_knows(&n->chord, &l->peer) &&
 		    !client_is_uplink(n, l)) {
-			if (node_since(now, l->last_rx_ms) >= unused_link_ms(l) &&
-			    !l->client &&
+			if (node_since(now, l->last_rx_ms) >=
+			    unused_link_ms(l) && !l->client &&
 			    (n->join == JOIN_DONE || n->join == JOIN_ALONE))
 				link_close(l, "not in the routing table, unused");
 			continue;

@@ -32,7 +32,7 @@
 #include <openssl/rand.h>
 
 #define JOIN_TIMEOUT_MS		10000
-#define JOIN_NEIGHBORS_MS	10000	/* the most the Join waits for them */
+#define JOIN_NEIGHBORS_MS	10000	/* the Join's wait for neighbors */
 #define ATTACH_PENDING_MS	10000
 #define FINGER_ATTACHES		16	/* at join, at most this many */
 #define UPDATE_ATTACHES		8	/* finger suggestions per Update */
@@ -205,7 +205,8 @@ typedef struct attach_ctx {
 } attach_ctx;
 
 static void send_join(p2p_node *n);
-static void join_if_neighbors(p2p_node *n);
+static void join_after_neighbors(p2p_node *n, const p2p_id *ids,
+    size_t nids);
 
 static void
 attach_answer(p2p_node *n, void *user, enum p2p_txn_status st,
@@ -243,15 +244,10 @@ attach_answer(p2p_node *n, void *user, enum p2p_txn_status st,
 		 * over the new link, the answer back along the route): the
 		 * Join then waits for the Attaches that Update started. */
 		if (p2p_chord_knows(&n->chord, &who->node)) {
-			n->njoin_wait = 0;
-			for (size_t i = 0; i < n->nattach &&
-			    i < sizeof(n->join_wait) / sizeof(n->join_wait[0]);
-			    i++)
-				n->join_wait[n->njoin_wait++] =
-				    n->attach[i].peer;
-			n->join = JOIN_NEIGHBORS;
-			n->join_deadline_ms = node_now(n) + JOIN_NEIGHBORS_MS;
-			join_if_neighbors(n);
+			p2p_id ids[NODE_MAX_PENDING_ATTACH];
+			for (size_t i = 0; i < n->nattach; i++)
+				ids[i] = n->attach[i].peer;
+			join_after_neighbors(n, ids, n->nattach);
 		}
 	}
 }
@@ -516,6 +512,22 @@ join_if_neighbors(p2p_node *n)
 	send_join(n);
 }
 
+/* Enter JOIN_NEIGHBORS: the Join waits for the Attaches to ids. */
+static void
+join_after_neighbors(p2p_node *n, const p2p_id *ids, size_t nids)
+{
+	if (nids > sizeof(n->join_wait) / sizeof(n->join_wait[0]))
+		nids = sizeof(n->join_wait) / sizeof(n->join_wait[0]);
+	memcpy(n->join_wait, ids, nids * sizeof(ids[0]));
+	n->njoin_wait = nids;
+	n->join = JOIN_NEIGHBORS;
+	n->join_deadline_ms = node_now(n) + JOIN_NEIGHBORS_MS;
+	if (nids > 0)
+		node_log(n, NLOG_INFO, "Join waits for %zu neighbor Attach%s",
+		    nids, nids == 1 ? "" : "es");
+	join_if_neighbors(n);
+}
+
 static void
 send_join(p2p_node *n)
 {
@@ -747,17 +759,8 @@ on_update(p2p_node *n, p2p_link *from, const p2p_msg *m,
 		attach_node(n, &who->node, &res->finger[i]);
 	if (n->join == JOIN_UPDATE && p2p_id_eq(&who->node, &n->admitting)) {
 		/* s10.5: the neighbors it names first, then the Join. */
-		memcpy(n->join_wait, res->attach,
-		    res->nattach * sizeof(res->attach[0]));
-		n->njoin_wait = res->nattach;
-		n->join = JOIN_NEIGHBORS;
-		n->join_deadline_ms = node_now(n) + JOIN_NEIGHBORS_MS;
+		join_after_neighbors(n, res->attach, res->nattach);
 		free(res);
-		if (n->njoin_wait > 0)
-			node_log(n, NLOG_INFO, "Join waits for %zu neighbor "
-			    "Attach%s", n->njoin_wait,
-			    n->njoin_wait == 1 ? "" : "es");
-		join_if_neighbors(n);
 		return;
 	}
 	free(res);
