@@ -283,6 +283,18 @@ print_status(FILE *out, const json_t *v, void *user)
 		fprintf(out, "finger %-5lld %s\n", (long long)json_integer_value(
 		    json_object_get(x, "slot")), json_string_value(
 		    json_object_get(x, "node_id")));
+	json_array_foreach(json_object_get(v, "stun_servers"), i, x) {
+		const char *m = json_string_value(json_object_get(x,
+		    "mapped"));
+		fprintf(out, "stun         %s:%lld %s", json_string_value(
+		    json_object_get(x, "address")), (long long)
+		    json_integer_value(json_object_get(x, "port")),
+		    json_string_value(json_object_get(x, "state")));
+		if (m != NULL)
+			fprintf(out, ", sees us at %s", m);
+		fprintf(out, "%s\n", json_is_true(json_object_get(x,
+		    "in_use")) ? ", in use" : "");
+	}
 	json_array_foreach(json_object_get(v, "direct_routes"), i, x)
 		fprintf(out, "direct       %s -> %s (%s, %llds)\n",
 		    json_string_value(json_object_get(x, "resource_id")),

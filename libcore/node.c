@@ -259,6 +259,7 @@ next_due(p2p_node *n, uint64_t now)
 		EARLIER(sip_next_due(n, now));
 		EARLIER(crl_next_due(n));
 		EARLIER(cfg_next_due(n));
+		EARLIER(stun_next_due(n));
 	}
 	EARLIER(link_next_due(n));
 #undef EARLIER
@@ -300,6 +301,7 @@ on_tick(uv_timer_t *t)
 			sip_tick(n, now);
 			crl_tick(n, now);
 			cfg_tick(n, now);
+			stun_tick(n, now);
 		}
 		link_keepalive(n, now);
 	}
@@ -363,6 +365,7 @@ on_stop_timer(uv_timer_t *t)
 	link_close_all(n);
 	link_udp_close(n);
 	ice_stop(n);
+	stun_stop(n);
 	if (n->listener != NULL) {
 		p2p_tls_listener_close(n->listener);
 		n->listener = NULL;

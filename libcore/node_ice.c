@@ -357,6 +357,7 @@ static void
 agent_cfg(p2p_node *n, p2p_ice_cfg *c, int controlling)
 {
 	const p2p_config *cfg = &n->cfg;
+	const p2p_ice_server_cfg *stun;
 
 	memset(c, 0, sizeof(*c));
 	c->controlling = controlling;
@@ -365,8 +366,8 @@ agent_cfg(p2p_node *n, p2p_ice_cfg *c, int controlling)
 	if (strcmp(n->listen_ip, "0.0.0.0") != 0 &&
 	    strcmp(n->listen_ip, "::") != 0)
 		snprintf(c->local_ip, sizeof(c->local_ip), "%s", n->listen_ip);
-	if (cfg->nstun_servers > 0)
-		(void)server_cfg(&c->stun, &cfg->stun_servers[0], cfg);
+	if (stun_server_pick(n, &stun))
+		(void)server_cfg(&c->stun, stun, cfg);
 	for (size_t i = 0; i < cfg->nturn_servers && c->nturn <
 	    P2P_ICE_MAX_TURN; i++)
 		if (server_cfg(&c->turn[c->nturn], &cfg->turn_servers[i],

@@ -34,6 +34,8 @@
  *                 configuration refresh and its control methods
  *   node_turnsvc.c the TURN-SERVICE kind (RFC 6940 s9): advertising a
  *                 TURN server, discovering others for the ICE agents
+ *   node_stun.c   which configured STUN servers answer a Binding, for
+ *                 the ICE agents to use the first that does
  */
 #ifndef P2P_NODE_INT_H
 #define P2P_NODE_INT_H
@@ -226,6 +228,7 @@ typedef struct p2p_node {
 	size_t cfg_doc_len;
 	struct cfg_state *cfgu;		/* node_cfg.c */
 	struct turnsvc_state *turnsvc;	/* node_turnsvc.c */
+	struct stun_state *stun;	/* node_stun.c, made on first tick */
 } p2p_node;
 
 /* node.c */
@@ -391,6 +394,16 @@ void ice_on_app_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
  * for the SIP front's status: what p2p-call's media agents use too. A
  * JSON object, or JSON null when the overlay does not use ICE. */
 struct json_t *ice_servers_json(p2p_node *n);
+
+/* node_stun.c: the configuration's STUN servers, each asked for a
+ * Binding now and then. stun_server_pick sets *out to the server the ICE
+ * agents should use (1), or finds none usable (0). stun_json: the
+ * servers and what is known of them for status (null with no ICE). */
+void stun_tick(p2p_node *n, uint64_t now);
+uint64_t stun_next_due(p2p_node *n);
+int stun_server_pick(p2p_node *n, const p2p_ice_server_cfg **out);
+struct json_t *stun_json(p2p_node *n);
+void stun_stop(p2p_node *n);
 
 /* node_turnsvc.c: the TURN-SERVICE kind. turnsvc_stop withdraws what
  * is advertised (call it while requests may still be sent) and returns

@@ -93,9 +93,11 @@ teardown() {
 @test "ICE overlay: a newcomer is in the ring once linked to the neighbors its admitting peer named, and knows its range" {
 	local dead i s want
 	local -a ids
-	# A STUN server that never answers: each Attach gathers for seconds.
-	# A newcomer that sent its Join at once would be "joined" while it
-	# knew its admitting peer alone, taking most of the ring for its own.
+	# A STUN server that never answers: each Attach a node makes before
+	# it has found the server silent (3.75 s after its start) gathers
+	# for seconds. A newcomer that sent its Join at once would be
+	# "joined" while it knew its admitting peer alone, taking most of
+	# the ring for its own.
 	dead=$(python3 -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
@@ -117,6 +119,58 @@ print(s.getsockname()[1])')
 	grep -q "Join waits for" "$(node_log 4)"
 	node_wait_ring 120
 	node_ping_all 4
+}
+
+# udp_port: a UDP port on 127.0.0.1 that was free a moment ago.
+udp_port() {
+	python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+@test "ICE overlay with two STUN servers, the first silent: the node finds which answers (coturn) and its agents use that one" {
+	local dead live i s st
+	command -v turnserver >/dev/null ||
+	    skip "coturn's turnserver is not installed"
+	dead=$(udp_port)
+	live=$(udp_port)
+	cat >"$NT_DIR/stun.conf" <<CONF
+listening-ip=127.0.0.1
+listening-port=$live
+stun-only
+no-tls
+no-dtls
+no-cli
+pidfile=$NT_DIR/stun.pid
+userdb=$NT_DIR/stun.db
+log-file=stdout
+simple-log
+CONF
+	turnserver -c "$NT_DIR/stun.conf" >"$NT_DIR/stun.log" 2>&1 &
+	NT_PIDS+=("$!")
+	node_overlay 2 --ice --stun "127.0.0.1:$dead" --stun "127.0.0.1:$live"
+	node_start 0 "" --sip 127.0.0.1:0
+	for ((i = 0; i < 100; i++)); do
+		s=$(node_status 0)
+		st=$(jq -r '[.stun_servers[] | .state] | join(" ")' <<<"$s")
+		[ "$st" = "silent answering" ] && break
+		sleep 0.2
+	done
+	jq -c .stun_servers <<<"$s"
+	[ "$st" = "silent answering" ]
+	[ "$(jq -r '.stun_servers[1].in_use' <<<"$s")" = true ]
+	[ "$(jq -r '.stun_servers[0].in_use' <<<"$s")" = false ]
+	[[ "$(jq -r '.stun_servers[1].mapped' <<<"$s")" == 127.0.0.1:* ]]
+	grep -q "STUN server 127.0.0.1:$dead does not answer" "$(node_log 0)"
+	# what p2p-call's media agents are told to use
+	p2p-node sip --json --dir "$(node_dir 0)" |
+	    jq -e ".media_ice.stun.port == $live"
+	p2p-node status --dir "$(node_dir 0)" |
+	    grep -q "^stun  *127.0.0.1:$dead silent$"
+	node_start 1 "${NT_NODE_ADDR[0]}"
+	node_wait_ring 60
+	node_ping_all 0 1
 }
 
 @test "25 nodes: the ring converges" {

@@ -15,10 +15,11 @@
  *       --max-message-size sets the configuration's max-message-size
  *       (default 5000), --max-value-size the max-size of the private
  *       kinds single, array, dictionary and node (default 4096).
- *       [--ice] [--stun IP:PORT] [--turn IP:PORT]...
+ *       [--ice] [--stun IP:PORT]... [--turn IP:PORT]...
  *       [--turn-credentials USER:PASS] [--turn-density N]
  *       --ice makes an overlay with ICE (no-ice false); --stun, --turn
- *       and --turn-credentials write the p2psip STUN/TURN elements;
+ *       (up to 4 each, in order) and --turn-credentials write the
+ *       p2psip STUN/TURN elements;
  *       --turn-density the configuration's turn-density (default 1).
  *       [--user I:NAME]... node I's certificate names NAME@OVERLAY
  *       instead of userI@OVERLAY (two nodes of one user: --user 3:user2).
@@ -210,8 +211,8 @@ cmd_overlay(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *stun = NULL, *turn[4], *tcred = NULL, *sipdom[4];
-	size_t nturn = 0, nsipdom = 0;
+	const char *stun[4], *turn[4], *tcred = NULL, *sipdom[4];
+	size_t nstun = 0, nturn = 0, nsipdom = 0;
 	int sip_own = 0;
 	int ice = 0, turn_density = -1;
 	const char *uname[8];
@@ -241,7 +242,10 @@ cmd_overlay(int argc, char **argv)
 				lp[nlp++] = optarg;
 			break;
 		case 'I': ice = 1; break;
-		case 'S': stun = optarg; break;
+		case 'S':
+			if (nstun < 4)
+				stun[nstun++] = optarg;
+			break;
 		case 'U':
 			if (nturn < 4)
 				turn[nturn++] = optarg;
@@ -303,8 +307,8 @@ cmd_overlay(int argc, char **argv)
 	cf.no_ice = !ice;
 	if (turn_density >= 0)
 		cf.turn_density = (unsigned)turn_density;
-	if (stun != NULL)
-		ice_server(&cf, 0, stun);
+	for (size_t i = 0; i < nstun; i++)
+		ice_server(&cf, 0, stun[i]);
 	for (size_t i = 0; i < nturn; i++)
 		ice_server(&cf, 1, turn[i]);
 	if (tcred != NULL) {
