@@ -376,7 +376,8 @@ p2p_reasm_add(p2p_reasm *r, const uint8_t *frag, size_t len,
 	if (lo == hi && !(h.fragment & P2P_FRAG_LAST))
 		return fail(r, pp, &r->st.bad);
 	if (h.fragment & P2P_FRAG_LAST) {
-		if ((m->has_total && m->total != hi) ||
+		/* hi 0: a message of no bytes past its header, none at all */
+		if (hi == 0 || (m->has_total && m->total != hi) ||
 		    (m->nr > 0 && m->r[m->nr - 1].hi > hi))
 			return fail(r, pp, &r->st.bad);
 		m->total = hi;
@@ -395,8 +396,8 @@ p2p_reasm_add(p2p_reasm *r, const uint8_t *frag, size_t len,
 		if (add_range(m, lo, hi) != 0)
 			return fail(r, pp, &r->st.overflows);
 	}
-	if (m->has_total && (m->total == 0 || (m->nr == 1 &&
-	    m->r[0].lo == 0 && m->r[0].hi == m->total)))
+	if (m->has_total && m->nr == 1 && m->r[0].lo == 0 &&
+	    m->r[0].hi == m->total)
 		return finish(r, pp, out, outlen);
 	return P2P_REASM_MORE;
 }

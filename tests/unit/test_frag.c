@@ -472,6 +472,12 @@ test_contradictions(void **state)
 	assert_int_equal(p2p_reasm_add(f.r, p, h.hdrlen, &s, 0, &out, &outlen),
 	    P2P_REASM_DROP);
 	assert_int_equal(f.st->bad, 3);
+	/* the same, marked last: a message of no bytes past its header */
+	p[12] |= 0x40;
+	assert_int_equal(p2p_reasm_add(f.r, p, h.hdrlen, &s, 0, &out, &outlen),
+	    P2P_REASM_DROP);
+	assert_null(out);
+	assert_int_equal(f.st->bad, 4);
 	assert_empty(&f);
 	fx_free(&f);
 }
