@@ -283,10 +283,11 @@ print_status(FILE *out, const json_t *v, void *user)
 		fprintf(out, "finger %-5lld %s\n", (long long)json_integer_value(
 		    json_object_get(x, "slot")), json_string_value(
 		    json_object_get(x, "node_id")));
-	json_array_foreach(json_object_get(v, "stun_servers"), i, x) {
+	json_array_foreach(json_object_get(v, "ice_servers"), i, x) {
 		const char *m = json_string_value(json_object_get(x,
 		    "mapped"));
-		fprintf(out, "stun         %s:%lld %s", json_string_value(
+		fprintf(out, "%-12s %s:%lld %s", json_string_value(
+		    json_object_get(x, "kind")), json_string_value(
 		    json_object_get(x, "address")), (long long)
 		    json_integer_value(json_object_get(x, "port")),
 		    json_string_value(json_object_get(x, "state")));

@@ -170,7 +170,7 @@ m_status(p2p_ctl_req *req, json_t *params, void *user)
 	json_object_set_new(r, "fragmentation", frag_json(n));
 	json_object_set_new(r, "answer_cache", anscache_json(n));
 	json_object_set_new(r, "direct_routes", direct_json(n));
-	json_object_set_new(r, "stun_servers", stun_json(n));
+	json_object_set_new(r, "ice_servers", stun_json(n));
 	p2p_ctl_reply(req, r);
 }
 

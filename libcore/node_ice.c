@@ -358,6 +358,8 @@ agent_cfg(p2p_node *n, p2p_ice_cfg *c, int controlling)
 {
 	const p2p_config *cfg = &n->cfg;
 	const p2p_ice_server_cfg *stun;
+	p2p_ice_server found[P2P_ICE_MAX_TURN];
+	size_t nf;
 
 	memset(c, 0, sizeof(*c));
 	c->controlling = controlling;
@@ -371,11 +373,21 @@ agent_cfg(p2p_node *n, p2p_ice_cfg *c, int controlling)
 	for (size_t i = 0; i < cfg->nturn_servers && c->nturn <
 	    P2P_ICE_MAX_TURN; i++)
 		if (server_cfg(&c->turn[c->nturn], &cfg->turn_servers[i],
-		    cfg) == 0 && c->turn[c->nturn].user[0] != '\0')
+		    cfg) == 0 && c->turn[c->nturn].user[0] != '\0' &&
+		    stun_turn_usable(n, c->turn[c->nturn].host,
+		    c->turn[c->nturn].port))
 			c->nturn++;
 	/* then those found in the overlay (TURN-SERVICE) */
-	c->nturn += turnsvc_ice_servers(n, &c->turn[c->nturn],
-	    P2P_ICE_MAX_TURN - c->nturn);
+	nf = turnsvc_ice_servers(n, found, P2P_ICE_MAX_TURN);
+	for (size_t i = 0; i < nf && c->nturn < P2P_ICE_MAX_TURN; i++)
+		if (stun_turn_usable(n, found[i].host, found[i].port))
+			c->turn[c->nturn++] = found[i];
+}
+
+void
+ice_agent_cfg(p2p_node *n, p2p_ice_cfg *c)
+{
+	agent_cfg(n, c, 0);
 }
 
 json_t *

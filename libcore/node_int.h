@@ -34,8 +34,8 @@
  *                 configuration refresh and its control methods
  *   node_turnsvc.c the TURN-SERVICE kind (RFC 6940 s9): advertising a
  *                 TURN server, discovering others for the ICE agents
- *   node_stun.c   which configured STUN servers answer a Binding, for
- *                 the ICE agents to use the first that does
+ *   node_stun.c   which STUN and TURN servers answer at all, so that
+ *                 the ICE agents leave out those that do not
  */
 #ifndef P2P_NODE_INT_H
 #define P2P_NODE_INT_H
@@ -394,14 +394,20 @@ void ice_on_app_attach(p2p_node *n, p2p_link *from, const p2p_msg *m,
  * for the SIP front's status: what p2p-call's media agents use too. A
  * JSON object, or JSON null when the overlay does not use ICE. */
 struct json_t *ice_servers_json(p2p_node *n);
+/* What this node's ICE agents are given now (as the answering side). */
+struct p2p_ice_cfg;
+void ice_agent_cfg(p2p_node *n, struct p2p_ice_cfg *c);
 
-/* node_stun.c: the configuration's STUN servers, each asked for a
- * Binding now and then. stun_server_pick sets *out to the server the ICE
- * agents should use (1), or finds none usable (0). stun_json: the
- * servers and what is known of them for status (null with no ICE). */
+/* node_stun.c: the STUN and TURN servers the agents may use, each asked
+ * now and then whether it is there. stun_server_pick sets *out to the
+ * STUN server the ICE agents should use (1), or finds none usable (0);
+ * stun_turn_usable: is that TURN server not known to be silent?
+ * stun_json: the servers and what is known of them for status (null
+ * with no ICE). */
 void stun_tick(p2p_node *n, uint64_t now);
 uint64_t stun_next_due(p2p_node *n);
 int stun_server_pick(p2p_node *n, const p2p_ice_server_cfg **out);
+int stun_turn_usable(p2p_node *n, const char *host, uint16_t port);
 struct json_t *stun_json(p2p_node *n);
 void stun_stop(p2p_node *n);
 

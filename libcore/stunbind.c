@@ -1,11 +1,14 @@
 /*
- * stunbind: STUN Binding request and answer (stunbind.h) on libnice's
- * STUN usage functions (stun/usages/bind.h). libnice checks the header,
- * the attribute layout and FINGERPRINT where present and matches the
- * transaction ID against the requests its agent made; here the agent
- * makes one request at a time, and an answer to an older one is ignored.
- * MESSAGE-INTEGRITY is not checked: a Binding to a STUN server carries
- * no credentials, and the answer only tells whether the server is there.
+ * stunbind: a STUN Binding or a bare Allocate request and its answer
+ * (stunbind.h) on libnice's STUN message code (stun/stunagent.h,
+ * stun/usages/bind.h). libnice checks the header, the attribute layout
+ * and FINGERPRINT where present and matches the transaction ID against
+ * the requests its agent made; here the agent makes one request at a
+ * time, and an answer to an older one, or of another method, is ignored.
+ * Every attribute libnice knows is accepted in an answer (a TURN server's
+ * 401 carries REALM and NONCE, which a Binding answer does not).
+ * MESSAGE-INTEGRITY is not checked: the requests carry no credentials,
+ * and the answer only tells whether the server is there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,24 +26,13 @@ struct p2p_stunbind {
 	int live;		/* a request is out */
 };
 
-static const uint16_t known_attrs[] = {
-	STUN_ATTRIBUTE_MAPPED_ADDRESS,
-	STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
-	STUN_ATTRIBUTE_ERROR_CODE,
-	STUN_ATTRIBUTE_UNKNOWN_ATTRIBUTES,
-	STUN_ATTRIBUTE_SOFTWARE,
-	STUN_ATTRIBUTE_ALTERNATE_SERVER,
-	STUN_ATTRIBUTE_FINGERPRINT,
-	0
-};
-
 p2p_stunbind *
 p2p_stunbind_new(void)
 {
 	p2p_stunbind *b = calloc(1, sizeof(*b));
 
 	if (b != NULL)
-		stun_agent_init(&b->agent, known_attrs,
+		stun_agent_init(&b->agent, STUN_ALL_KNOWN_ATTRIBUTES,
 		    STUN_COMPATIBILITY_RFC5389,
 		    STUN_AGENT_USAGE_IGNORE_CREDENTIALS);
 	return b;
@@ -65,13 +57,21 @@ forget(p2p_stunbind *b)
 }
 
 size_t
-p2p_stunbind_request(p2p_stunbind *b, uint8_t *buf, size_t cap)
+p2p_stunbind_request(p2p_stunbind *b, int allocate, uint8_t *buf,
+    size_t cap)
 {
 	size_t len;
 
 	forget(b);
-	len = stun_usage_bind_create(&b->agent, &b->req, b->buf,
-	    sizeof(b->buf));
+	if (allocate) {
+		if (!stun_agent_init_request(&b->agent, &b->req, b->buf,
+		    sizeof(b->buf), STUN_ALLOCATE))
+			return 0;
+		len = stun_agent_finish_message(&b->agent, &b->req, NULL, 0);
+	} else {
+		len = stun_usage_bind_create(&b->agent, &b->req, b->buf,
+		    sizeof(b->buf));
+	}
 	if (len == 0 || len > cap)
 		return 0;
 	memcpy(buf, b->buf, len);
@@ -98,30 +98,31 @@ p2p_stunbind_answer(p2p_stunbind *b, const uint8_t *buf, size_t len,
     struct sockaddr_storage *mapped, socklen_t *mlen)
 {
 	StunMessage msg;
-	struct sockaddr_storage alt;
-	socklen_t altlen = sizeof(alt);
-	StunUsageBindReturn r;
 
 	if (!b->live || buf == NULL || len < 20 || len > P2P_STUNBIND_MAX)
 		return P2P_STUNBIND_NOT_OURS;
 	/* libnice reads the buffer only; its prototype takes it const. */
 	if (stun_agent_validate(&b->agent, &msg, buf, len, NULL, NULL) !=
-	    STUN_VALIDATION_SUCCESS)
+	    STUN_VALIDATION_SUCCESS ||
+	    stun_message_get_method(&msg) != stun_message_get_method(&b->req))
 		return P2P_STUNBIND_NOT_OURS;
-	*mlen = sizeof(*mapped);
-	r = stun_usage_bind_process(&msg, (struct sockaddr *)mapped, mlen,
-	    (struct sockaddr *)&alt, &altlen);
-	switch (r) {
-	case STUN_USAGE_BIND_RETURN_SUCCESS:
-		forget(b);
-		return P2P_STUNBIND_MAPPED;
-	case STUN_USAGE_BIND_RETURN_ERROR:
-	case STUN_USAGE_BIND_RETURN_ALTERNATE_SERVER:
-		/* an error response, or a success without an address */
-		if (stun_message_get_class(&msg) != STUN_ERROR)
-			return P2P_STUNBIND_NOT_OURS;
+	switch (stun_message_get_class(&msg)) {
+	case STUN_ERROR:
 		forget(b);
 		return P2P_STUNBIND_REFUSED;
+	case STUN_RESPONSE:
+		*mlen = sizeof(*mapped);
+		if (stun_message_find_xor_addr(&msg,
+		    STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS, mapped, mlen) !=
+		    STUN_MESSAGE_RETURN_SUCCESS) {
+			*mlen = sizeof(*mapped);
+			if (stun_message_find_addr(&msg,
+			    STUN_ATTRIBUTE_MAPPED_ADDRESS, mapped, mlen) !=
+			    STUN_MESSAGE_RETURN_SUCCESS)
+				return P2P_STUNBIND_NOT_OURS;
+		}
+		forget(b);
+		return P2P_STUNBIND_MAPPED;
 	default:
 		return P2P_STUNBIND_NOT_OURS;
 	}

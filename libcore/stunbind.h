@@ -7,6 +7,11 @@
  * A p2p_stunbind remembers the transaction ID of its latest request; an
  * answer counts only when it carries that ID (a success with a mapped
  * address, or an error response). Retransmissions send the same bytes.
+ *
+ * The request may also be an Allocate with no attributes (RFC 8656
+ * s7.2), to learn whether a TURN server is there: any TURN server answers
+ * it with an error (401 for want of credentials, or 400), and none
+ * allocates anything for it.
  */
 #ifndef P2P_STUNBIND_H
 #define P2P_STUNBIND_H
@@ -31,9 +36,11 @@ enum p2p_stunbind_res {
 p2p_stunbind *p2p_stunbind_new(void);
 void p2p_stunbind_free(p2p_stunbind *b);
 
-/* A new Binding request (a new transaction ID) into buf (cap bytes, at
- * least P2P_STUNBIND_REQ_MAX): its length, 0 on failure. */
-size_t p2p_stunbind_request(p2p_stunbind *b, uint8_t *buf, size_t cap);
+/* A new Binding request, or with allocate an Allocate request (a new
+ * transaction ID either way), into buf (cap bytes, at least
+ * P2P_STUNBIND_REQ_MAX): its length, 0 on failure. */
+size_t p2p_stunbind_request(p2p_stunbind *b, int allocate, uint8_t *buf,
+    size_t cap);
 
 /* The current transaction ID (12 bytes). */
 void p2p_stunbind_txid(const p2p_stunbind *b, uint8_t out[12]);

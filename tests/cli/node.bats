@@ -129,45 +129,60 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-@test "ICE overlay with two STUN servers, the first silent: the node finds which answers (coturn) and its agents use that one" {
-	local dead live i s st
+@test "ICE overlay whose first STUN and first TURN server are silent: the node finds which answer (coturn) and its agents use those" {
+	local dead dead2 live i s st
 	command -v turnserver >/dev/null ||
 	    skip "coturn's turnserver is not installed"
 	dead=$(udp_port)
+	dead2=$(udp_port)
 	live=$(udp_port)
-	cat >"$NT_DIR/stun.conf" <<CONF
+	cat >"$NT_DIR/turn.conf" <<CONF
 listening-ip=127.0.0.1
+relay-ip=127.0.0.1
 listening-port=$live
-stun-only
+min-port=$((live + 1))
+max-port=$((live + 1))
+lt-cred-mech
+user=u:p
+realm=test
 no-tls
 no-dtls
 no-cli
-pidfile=$NT_DIR/stun.pid
-userdb=$NT_DIR/stun.db
+no-tcp-relay
+pidfile=$NT_DIR/turn.pid
+userdb=$NT_DIR/turn.db
 log-file=stdout
 simple-log
 CONF
-	turnserver -c "$NT_DIR/stun.conf" >"$NT_DIR/stun.log" 2>&1 &
+	turnserver -c "$NT_DIR/turn.conf" >"$NT_DIR/turn.log" 2>&1 &
 	NT_PIDS+=("$!")
-	node_overlay 2 --ice --stun "127.0.0.1:$dead" --stun "127.0.0.1:$live"
+	node_overlay 2 --ice --stun "127.0.0.1:$dead" --stun "127.0.0.1:$live" \
+	    --turn "127.0.0.1:$dead2" --turn "127.0.0.1:$live" \
+	    --turn-credentials u:p
 	node_start 0 "" --sip 127.0.0.1:0
 	for ((i = 0; i < 100; i++)); do
 		s=$(node_status 0)
-		st=$(jq -r '[.stun_servers[] | .state] | join(" ")' <<<"$s")
-		[ "$st" = "silent answering" ] && break
+		st=$(jq -r '[.ice_servers[] | .kind + " " + .state] |
+		    join(", ")' <<<"$s")
+		[ "$st" = "stun silent, stun answering, turn silent, turn answering" ] &&
+		    break
 		sleep 0.2
 	done
-	jq -c .stun_servers <<<"$s"
-	[ "$st" = "silent answering" ]
-	[ "$(jq -r '.stun_servers[1].in_use' <<<"$s")" = true ]
-	[ "$(jq -r '.stun_servers[0].in_use' <<<"$s")" = false ]
-	[[ "$(jq -r '.stun_servers[1].mapped' <<<"$s")" == 127.0.0.1:* ]]
+	jq -c '.ice_servers[]' <<<"$s"
+	[ "$st" = "stun silent, stun answering, turn silent, turn answering" ]
+	[ "$(jq -c '[.ice_servers[] | .in_use]' <<<"$s")" = \
+	    "[false,true,false,true]" ]
+	[ "$(jq -c '[.ice_servers[] | .port]' <<<"$s")" = \
+	    "[$dead,$live,$dead2,$live]" ]
+	[[ "$(jq -r '.ice_servers[1].mapped' <<<"$s")" == 127.0.0.1:* ]]
 	grep -q "STUN server 127.0.0.1:$dead does not answer" "$(node_log 0)"
+	grep -q "TURN server 127.0.0.1:$dead2 does not answer" "$(node_log 0)"
 	# what p2p-call's media agents are told to use
 	p2p-node sip --json --dir "$(node_dir 0)" |
-	    jq -e ".media_ice.stun.port == $live"
+	    jq -e ".media_ice.stun.port == $live and
+		([.media_ice.turn[].port] == [$live])"
 	p2p-node status --dir "$(node_dir 0)" |
-	    grep -q "^stun  *127.0.0.1:$dead silent$"
+	    grep -q "^turn  *127.0.0.1:$dead2 silent$"
 	node_start 1 "${NT_NODE_ADDR[0]}"
 	node_wait_ring 60
 	node_ping_all 0 1

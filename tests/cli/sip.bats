@@ -333,10 +333,15 @@ PY
 @test "p2p-call in an ICE overlay on 127.0.0.1: a dial hung up while candidates are gathered sends no INVITE; a call takes an ICE pair on the nodes' address" {
 	command -v p2p-call >/dev/null 2>&1 || skip "p2p-call not built"
 	local dead apid
-	# A TURN server that never answers: gathering takes seconds. (A
-	# silent STUN server would not do: the node finds it silent and
-	# its agents stop asking it.)
+	# A TURN server that answers an Allocate without credentials (as
+	# any does, with 401) but never one with them: the node takes it
+	# for a live server, and each gathering waits seconds for the
+	# relayed candidate. (A silent server would not do: the node finds
+	# it silent and its agents leave it out.)
 	dead=$(sip_free_udp_port)
+	"${SIP_EXEC[@]}" python3 "$BATS_TEST_DIRNAME/../sip/turn_401.py" \
+	    "$dead" >"$NT_DIR/turn401.log" 2>&1 &
+	NT_PIDS+=("$!")
 	sip_overlay 2 --ice --turn "127.0.0.1:$dead" --turn-credentials u:p
 	[ "$(sip_status 1 | jq -r '.media_ice.local_ip')" = 127.0.0.1 ]
 	sip_chirp "$NT_DIR/a.wav" 2 200-3400

@@ -2,7 +2,8 @@
  * libFuzzer target: the answer to a STUN Binding request (stunbind.h),
  * read from a datagram of the network.
  *
- * Input: byte 0's low bit says whether bytes 8..19 of the rest are
+ * Input: byte 0's bit 1 picks the request (Binding or Allocate), its low
+ * bit whether bytes 8..19 of the rest are
  * replaced by the transaction ID of the request just made (so that most
  * inputs reach the parsing of attributes rather than stop at the ID
  * check); the rest is the datagram, copied to a heap block of its exact
@@ -34,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if ((b = p2p_stunbind_new()) == NULL)
 		return 0;
-	if (p2p_stunbind_request(b, req, sizeof(req)) == 0)
+	if (p2p_stunbind_request(b, (data[0] >> 1) & 1, req, sizeof(req)) == 0)
 		abort();
 	n = size - 1;
 	if ((dg = malloc(n ? n : 1)) == NULL) {

@@ -62,6 +62,29 @@ error400(uint8_t *b, const uint8_t id[12])
 	return n;
 }
 
+/* An Allocate error response 401 with REALM "r" and NONCE "n". */
+static size_t
+error401(uint8_t *b, const uint8_t id[12])
+{
+	static const char why[] = "Unauthorized";	/* 12 bytes */
+	size_t n = header(b, 0x0113, 4 + 4 + 12 + 8 + 8, id);
+
+	b[n++] = 0x00;		/* ERROR-CODE */
+	b[n++] = 0x09;
+	b[n++] = 0;
+	b[n++] = 4 + 12;
+	b[n++] = 0;
+	b[n++] = 0;
+	b[n++] = 4;
+	b[n++] = 1;
+	memcpy(b + n, why, 12);
+	n += 12;
+	memcpy(b + n, "\x00\x14\x00\x01r\0\0\0", 8);	/* REALM */
+	n += 8;
+	memcpy(b + n, "\x00\x15\x00\x01n\0\0\0", 8);	/* NONCE */
+	return n + 8;
+}
+
 static void
 test_request(void **state)
 {
@@ -73,8 +96,8 @@ test_request(void **state)
 	assert_non_null(b);
 	p2p_stunbind_txid(b, id);
 	assert_memory_equal(id, zero, 12);	/* none yet */
-	assert_int_equal(p2p_stunbind_request(b, req, 8), 0);	/* no room */
-	len = p2p_stunbind_request(b, req, sizeof(req));
+	assert_int_equal(p2p_stunbind_request(b, 0, req, 8), 0);	/* no room */
+	len = p2p_stunbind_request(b, 0, req, sizeof(req));
 	assert_true(len >= 20);
 	assert_int_equal(req[0], 0x00);	/* Binding request */
 	assert_int_equal(req[1], 0x01);
@@ -83,7 +106,7 @@ test_request(void **state)
 	p2p_stunbind_txid(b, id);
 	assert_memory_equal(req + 8, id, 12);
 	/* a new request, a new transaction */
-	assert_true(p2p_stunbind_request(b, req, sizeof(req)) >= 20);
+	assert_true(p2p_stunbind_request(b, 0, req, sizeof(req)) >= 20);
 	p2p_stunbind_txid(b, id2);
 	assert_memory_not_equal(id, id2, 12);
 	p2p_stunbind_free(b);
@@ -101,7 +124,7 @@ test_success(void **state)
 	size_t n;
 
 	(void)state;
-	assert_true(p2p_stunbind_request(b, req, sizeof(req)) >= 20);
+	assert_true(p2p_stunbind_request(b, 0, req, sizeof(req)) >= 20);
 	p2p_stunbind_txid(b, id);
 	memcpy(other, id, 12);
 	other[11] ^= 1;
@@ -136,9 +159,9 @@ test_stale_and_error(void **state)
 	size_t n;
 
 	(void)state;
-	assert_true(p2p_stunbind_request(b, req, sizeof(req)) >= 20);
+	assert_true(p2p_stunbind_request(b, 0, req, sizeof(req)) >= 20);
 	p2p_stunbind_txid(b, old);
-	assert_true(p2p_stunbind_request(b, req, sizeof(req)) >= 20);
+	assert_true(p2p_stunbind_request(b, 0, req, sizeof(req)) >= 20);
 	p2p_stunbind_txid(b, id);
 	/* the answer to the request before: ignored */
 	n = success(ans, old, ip, 3478);
@@ -155,6 +178,30 @@ test_stale_and_error(void **state)
 	p2p_stunbind_free(b);
 }
 
+static void
+test_allocate(void **state)
+{
+	p2p_stunbind *b = p2p_stunbind_new();
+	uint8_t req[P2P_STUNBIND_REQ_MAX], id[12], ans[80];
+	struct sockaddr_storage m;
+	socklen_t ml;
+	size_t len, n;
+
+	(void)state;
+	len = p2p_stunbind_request(b, 1, req, sizeof(req));
+	assert_true(len >= 20);
+	assert_int_equal(req[0], 0x00);	/* Allocate request */
+	assert_int_equal(req[1], 0x03);
+	assert_memory_equal(req + 4, cookie, 4);
+	p2p_stunbind_txid(b, id);
+	assert_memory_equal(req + 8, id, 12);
+	/* the usual answer of a TURN server with credentials */
+	n = error401(ans, id);
+	assert_int_equal(p2p_stunbind_answer(b, ans, n, &m, &ml),
+	    P2P_STUNBIND_REFUSED);
+	p2p_stunbind_free(b);
+}
+
 int
 main(void)
 {
@@ -162,6 +209,7 @@ main(void)
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_success),
 		cmocka_unit_test(test_stale_and_error),
+		cmocka_unit_test(test_allocate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
