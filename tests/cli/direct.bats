@@ -96,8 +96,10 @@ dr_other() {
 	# A node that has no link to the owner asks. A peer is linked to its
 	# neighbors and fingers and to those that have it as theirs: in a
 	# ring of 20 that is nearly everyone, in one of 40 a good half.
+	# Not the node that put it: its StoreAns named the owner already.
 	for i in $(seq 1 39); do
-		if [ "$i" != "$oi" ] && ! dr_linked "$i" "$owner"; then
+		if [ "$i" != "$oi" ] && [ "$i" != "$PI" ] &&
+		    ! dr_linked "$i" "$owner"; then
 			j=$i
 			break
 		fi
