@@ -254,10 +254,9 @@ stun_sync(p2p_node *n, uint64_t now)
 	if (n->stopping)
 		return;
 	nw = wanted_list(n, want, found);
-	if (s == NULL) {
-		if (nw == 0 || (s = n->stun = calloc(1, sizeof(*s))) == NULL)
-			return;
-	}
+	if (s == NULL && (n->ice == NULL ||
+	    (s = n->stun = calloc(1, sizeof(*s))) == NULL))
+		return;
 	for (size_t i = 0; i < s->n; i++)
 		s->w[i]->keep = 0;
 	for (size_t j = 0; j < nw; j++) {
@@ -338,10 +337,8 @@ stun_next_due(p2p_node *n)
 	stun_state *s = n->stun;
 	uint64_t t = UINT64_MAX;
 
-	if (s == NULL)
-		/* the first tick makes the watches */
-		return n->ice != NULL && (n->cfg.nstun_servers > 0 ||
-		    n->cfg.nturn_servers > 0) ? 0 : UINT64_MAX;
+	if (s == NULL)		/* the first tick makes the state */
+		return n->ice != NULL ? 0 : UINT64_MAX;
 	for (size_t i = 0; i < s->n; i++)
 		if (s->w[i]->due < t)
 			t = s->w[i]->due;
